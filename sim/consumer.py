@@ -1,0 +1,115 @@
+"""Consumer instances: FIFO stations that apply each message's effect to the group's store.
+
+An instance takes copies from its session with the broker (the delivery pattern), processes
+them one at a time, and reports each one processed so the pattern can ack or commit it. The
+effect store and the processed-id store belong to the group (one database per downstream
+service) and survive crashes; what an instance holds in memory does not.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sim.clock import Clock
+from sim.faults import Crashable
+from sim.ledger import Cause, Ledger
+from sim.scenario import ConsumerGroup
+from sim.semantics import Semantics
+from sim.streams import Sampler
+
+if TYPE_CHECKING:
+    from sim.patterns import Pattern
+
+Copy = tuple[int, Any]
+"""(message, the pattern's token for acking it)"""
+
+
+class ConsumerInstance(Crashable):
+    def __init__(
+        self,
+        g: int,
+        index: int,
+        settings: ConsumerGroup,
+        clock: Clock,
+        semantics: Semantics,
+        atomic_dedup: bool,
+        ledger: Ledger,
+        service_time: Sampler,
+        crash_draw: Sampler,
+        restart_time: Sampler,
+    ):
+        self.g = g
+        self.index = index
+        self.clock = clock
+        self.semantics = semantics
+        self.atomic_dedup = atomic_dedup
+        self.ledger = ledger
+        self._service_time = service_time
+        self._crash_draw = crash_draw
+        self._restart_time = restart_time
+        self._p_before = settings.crash_before_process
+        self._p_after = settings.crash_after_process
+        self.pattern: Pattern
+        self.session: Any = None
+        """This instance's session with the broker, owned by the pattern."""
+        self.buffer: deque[Copy] = deque()
+        self.current: Copy | None = None
+        self.epoch = 0
+        """Incremented by every crash, so that work from before a crash is recognised."""
+        self.deduplicated = 0
+
+    def accept(self, copies: Iterable[Copy]) -> None:
+        """Copies arrive from the broker; they wait their turn in FIFO order."""
+        self.buffer.extend(copies)
+        if self.current is None:
+            self._start_next()
+
+    def _start_next(self) -> None:
+        if not self.buffer or not self.up:
+            return
+        self.current = self.buffer.popleft()
+        if self._p_before and self._crash_draw() < self._p_before:
+            self.fail(self.clock.now + self._restart_time())
+            return
+        self.clock.schedule(self._service_time(), self.on_processed, self.epoch)
+
+    def on_processed(self, epoch: int) -> None:
+        """Service is over: apply the effect (unless already applied), then ack."""
+        if epoch != self.epoch:
+            return
+        m, token = self.current  # type: ignore[misc]
+        g, ledger = self.g, self.ledger
+        dedup = self.semantics.consumer_dedup
+        fresh = not (dedup and ledger.processed_ids[g][m])
+        if fresh:
+            ledger.apply(g, m, self.clock.now)
+        else:
+            self.deduplicated += 1
+        crash = bool(self._p_after) and self._crash_draw() < self._p_after
+        if dedup and fresh and (self.atomic_dedup or not crash):
+            ledger.processed_ids[g][m] = 1  # non-atomic: a crash strikes between the writes
+        if crash:
+            self.fail(self.clock.now + self._restart_time())
+            return
+        self.current = None
+        ledger.died(g, m, Cause.NONE)
+        self.pattern.processed(self, m, token)
+        self._start_next()
+        self.pattern.want_more(self)
+
+    def on_crash(self) -> None:
+        self.epoch += 1
+        held = list(self.buffer)
+        if self.current is not None:
+            held.append(self.current)
+        for m, _ in held:
+            self.ledger.died(self.g, m, Cause.CONSUMER_CRASH)
+        self.buffer.clear()
+        self.current = None
+        self.pattern.instance_down(self)
+
+    def on_restart(self) -> None:
+        self.pattern.instance_up(self)
+        self._start_next()

@@ -1,0 +1,111 @@
+"""Faults in time: components that go down and come back, and the injector of fault windows.
+
+Per-message faults (a lost copy, a crash before processing) are drawn where they happen; this
+module handles the windows of SPEC section 1 "Faults": scheduled (``at``, ``duration``) or
+random (``mtbf``, ``mttr``, exponential), for every component and link. Every window is
+recorded so charts can shade it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
+
+from sim.clock import Clock
+from sim.streams import Sampler
+
+
+class Crashable:
+    """A component that can be down for a while: a producer, the broker, a consumer instance.
+
+    Overlapping crashes merge: the component comes back when the last one ends.
+    """
+
+    clock: Clock
+    up: bool = True
+    crashes: int = 0
+    _down_until: float = 0.0
+
+    def fail(self, until: float) -> None:
+        """Crash now (if up) and stay down until ``until`` (simulated seconds)."""
+        if self.up:
+            self.up = False
+            self.crashes += 1
+            self._down_until = until
+            self.on_crash()
+        elif until > self._down_until:
+            self._down_until = until
+        else:
+            return
+        self.clock.schedule(until - self.clock.now, self._restart, until)
+
+    def _restart(self, until: float) -> None:
+        if not self.up and until >= self._down_until:
+            self.up = True
+            self.on_restart()
+
+    def on_crash(self) -> None:
+        raise NotImplementedError
+
+    def on_restart(self) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    """One recorded window: what was down or partitioned, and when (simulated seconds)."""
+
+    target: str
+    kind: str
+    start: float
+    end: float
+    origin: str
+    """``scheduled`` or ``random``."""
+
+
+class FaultInjector:
+    """Opens and closes fault windows on their targets, and records them."""
+
+    def __init__(self, clock: Clock, horizon: float):
+        self.clock = clock
+        self.horizon = horizon
+        self.windows: list[FaultWindow] = []
+
+    def _open(self, target: str, kind: str, start: float, length: float, origin: str,
+              apply: Callable[[float], None]) -> None:
+        end = start + length
+        self.windows.append(FaultWindow(target, kind, start, min(end, self.horizon), origin))
+        apply(end)
+
+    def scheduled(self, target: str, kind: str, at: float, duration: float,
+                  apply: Callable[[float], None]) -> None:
+        """One window from ``at`` for ``duration``; ``apply(end)`` starts it."""
+        if at >= self.horizon:
+            return
+        self.clock.schedule(at, lambda _: self._open(target, kind, at, duration, "scheduled",
+                                                     apply))
+
+    def random(self, target: str, kind: str, time_to_failure: Sampler, time_to_repair: Sampler,
+               apply: Callable[[float], None]) -> None:
+        """Windows that keep coming: up for ``time_to_failure()``, down for ``time_to_repair()``."""
+        self.clock.process(self._random(target, kind, time_to_failure, time_to_repair, apply))
+
+    def _random(self, target: str, kind: str, ttf: Sampler, ttr: Sampler,
+                apply: Callable[[float], None]) -> Generator[Any, Any, None]:
+        while True:
+            yield self.clock.timeout(ttf())
+            length = ttr()
+            self._open(target, kind, self.clock.now, length, "random", apply)
+            yield self.clock.timeout(length)
+
+
+def partition_window(clock: Clock, links: list[Any]) -> Callable[[float], None]:
+    """``apply(end)`` for a partition: every link in ``links`` drops everything until ``end``."""
+
+    def apply(end: float) -> None:
+        for link in links:
+            link.partition(True)
+        clock.schedule(end - clock.now, lambda _: [link.partition(False) for link in links])
+
+    return apply

@@ -1,0 +1,219 @@
+"""The ledger: what happened to every message, kept compactly, and how it ended.
+
+Every figure of SPEC section 2 comes from here. Per message the ledger keeps a few numbers in
+typed arrays (about 50 bytes a message and group instead of a dict each); DataFrames are built
+once, at the end.
+
+Whether an undelivered message is *pending* or *lost* is decided by counting its live copies.
+A copy is anything that can still lead to an effect:
+
+* before the broker (shared by all groups): the producer's outbox entry while it still retries,
+  and each publish attempt on the wire or waiting in the broker's queue;
+* for one consumer group: the broker's stored copy for that group (a log record the group has
+  not committed past, or a subscription's copy), copies on the ``deliver`` link, and copies
+  held by one of the group's consumer instances.
+
+Components report births and deaths of copies. A death carries the failure that caused it
+(``Cause``), or ``Cause.NONE`` when the copy ended without harm (an attempt that was stored, an
+outbox entry that was acked). When the last copy of an undelivered message dies, the message is
+lost, and its cause is the failure that destroyed that last copy; if that copy ended without
+harm (for example the producer saw the ack of a copy the broker later lost), the cause is the
+most recent failure that destroyed one of the message's copies for that group.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+
+class Cause(IntEnum):
+    """Why copies die. Every loss is attributed to exactly one of these (never ``NONE``)."""
+
+    NONE = 0
+    PUBLISH_LOST = 1
+    REJECTED = 2
+    PRODUCER_GAVE_UP = 3
+    PRODUCER_CRASH = 4
+    BROKER_CRASH = 5
+    RETENTION = 6
+    DELIVER_LOST = 7
+    CONSUMER_CRASH = 8
+
+    @property
+    def column(self) -> str:
+        return f"lost_{self.name.lower()}"
+
+
+LOSS_CAUSES = [c for c in Cause if c is not Cause.NONE]
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """Which messages a consumer group should apply (SPEC: pattern and ``join_at`` decide)."""
+
+    join_at: float
+    everything: bool
+    """True when the group reads the whole retained log (streaming, ``start = "earliest"``)."""
+
+
+class Ledger:
+    """Per-message columns and per-group copy accounting for one run."""
+
+    def __init__(self, rules: list[GroupRule], producers: int):
+        self.rules = rules
+        groups = range(len(rules))
+        # one entry per message
+        self.created = array("d")
+        self.producer = array("i")
+        self.seq = array("q")
+        self.acked_at = array("d")
+        self.stored = array("i")
+        self.last_stored = array("d")
+        self.pre = array("i")
+        self.pre_cause = array("b")
+        # one entry per message and group
+        self.copies = [array("i") for _ in groups]
+        self.cause = [array("b") for _ in groups]
+        self.stored_for = [bytearray() for _ in groups]
+        self.effects = [array("i") for _ in groups]
+        self.first_effect = [array("d") for _ in groups]
+        self.processed_ids = [bytearray() for _ in groups]
+        # per group counters
+        self.max_seq = [[-1] * producers for _ in groups]
+        self.reordered = [0] * len(rules)
+
+    def __len__(self) -> int:
+        return len(self.created)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    def new_message(self, producer: int, seq: int, now: float) -> int:
+        m = len(self.created)
+        self.created.append(now)
+        self.producer.append(producer)
+        self.seq.append(seq)
+        self.acked_at.append(_NAN)
+        self.stored.append(0)
+        self.last_stored.append(_NAN)
+        self.pre.append(0)
+        self.pre_cause.append(0)
+        for g in range(len(self.rules)):
+            self.copies[g].append(0)
+            self.cause[g].append(0)
+            self.stored_for[g].append(0)
+            self.effects[g].append(0)
+            self.first_effect[g].append(_NAN)
+            self.processed_ids[g].append(0)
+        return m
+
+    def acked(self, m: int, now: float) -> None:
+        """The producer saw the broker's ack: the end of the publish latency."""
+        if self.acked_at[m] != self.acked_at[m]:  # NaN: first ack
+            self.acked_at[m] = now
+
+    def stored_copy(self, m: int, now: float) -> None:
+        self.stored[m] += 1
+        self.last_stored[m] = now
+
+    # --- copies before the broker ------------------------------------------------------------
+
+    def pre_born(self, m: int, n: int = 1) -> None:
+        self.pre[m] += n
+
+    def pre_died(self, m: int, cause: Cause) -> None:
+        left = self.pre[m] - 1
+        self.pre[m] = left
+        if left == 0:
+            self._pre_gone(m, cause)
+
+    def pre_never_born(self, m: int, cause: Cause) -> None:
+        """A copy that died on its way out (for example a publish lost on the link)."""
+        if self.pre[m] == 0:
+            self._pre_gone(m, cause)
+
+    def _pre_gone(self, m: int, cause: Cause) -> None:
+        if self.stored[m] == 0:
+            self.pre_cause[m] = cause
+        elif cause:
+            for g, copies in enumerate(self.copies):
+                if copies[m] == 0:
+                    self.cause[g][m] = cause
+
+    # --- copies of one group -----------------------------------------------------------------
+
+    def store_for(self, g: int, m: int) -> None:
+        """The broker stored a copy that group ``g`` will read: the message is eligible for it."""
+        self.stored_for[g][m] = 1
+        self.copies[g][m] += 1
+
+    def born(self, g: int, m: int, n: int = 1) -> None:
+        self.copies[g][m] += n
+
+    def died(self, g: int, m: int, cause: Cause) -> None:
+        self.copies[g][m] -= 1
+        if cause:
+            self.cause[g][m] = cause
+
+    def never_born(self, g: int, m: int, cause: Cause) -> None:
+        """A copy for group ``g`` lost on its way out (the copies it came from live on)."""
+        if cause:
+            self.cause[g][m] = cause
+
+    # --- effects -----------------------------------------------------------------------------
+
+    def apply(self, g: int, m: int, now: float) -> None:
+        """The group's consumer applied the message's effect to its effect store."""
+        effects = self.effects[g]
+        n = effects[m]
+        effects[m] = n + 1
+        if n == 0:
+            self.first_effect[g][m] = now
+        p, s = self.producer[m], self.seq[m]
+        highest = self.max_seq[g]
+        if s < highest[p]:
+            self.reordered[g] += 1
+        else:
+            highest[p] = s
+
+    # --- the end -----------------------------------------------------------------------------
+
+    def outcome(self, g: int) -> dict[str, Any]:
+        """Per-message outcome arrays for group ``g`` (numpy, read-only views of the ledger)."""
+        n = len(self.created)
+        created = np.frombuffer(self.created, dtype=np.float64, count=n)
+        stored = np.frombuffer(self.stored, dtype=np.int32, count=n)
+        pre = np.frombuffer(self.pre, dtype=np.int32, count=n)
+        rule = self.rules[g]
+        stored_for = np.frombuffer(self.stored_for[g], dtype=np.uint8, count=n).astype(bool)
+        if rule.everything:
+            eligible = np.ones(n, dtype=bool)
+        else:
+            eligible = stored_for | ((stored == 0) & (created >= rule.join_at))
+        effects = np.frombuffer(self.effects[g], dtype=np.int32, count=n)
+        copies = np.frombuffer(self.copies[g], dtype=np.int32, count=n)
+        delivered = eligible & (effects > 0)
+        alive = (pre > 0) | (copies > 0)
+        pending = eligible & ~delivered & alive
+        lost = eligible & ~delivered & ~alive
+        cause = np.where(
+            stored_for,
+            np.frombuffer(self.cause[g], dtype=np.int8, count=n),
+            np.frombuffer(self.pre_cause, dtype=np.int8, count=n),
+        )
+        return {
+            "created": created,
+            "eligible": eligible,
+            "delivered": delivered,
+            "pending": pending,
+            "lost": lost,
+            "cause": np.where(lost, cause, 0),
+            "effects": effects,
+            "first_effect": np.frombuffer(self.first_effect[g], dtype=np.float64, count=n),
+        }

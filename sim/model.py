@@ -1,0 +1,239 @@
+"""One replication: build the system of SPEC section 1 from a scenario, run it, count.
+
+:class:`Simulation` owns the clock and every component, wires them together, injects the
+fault windows and, at the end, turns the ledger into the figures of SPEC section 2: one row per
+consumer group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim.broker import Broker
+from sim.clock import Clock
+from sim.consumer import ConsumerInstance
+from sim.faults import FaultInjector, FaultWindow, partition_window
+from sim.ledger import LOSS_CAUSES, GroupRule, Ledger
+from sim.network import Link
+from sim.patterns import make_pattern
+from sim.producer import Producer
+from sim.scenario import Exponential, Scenario
+from sim.semantics import SEMANTICS
+from sim.streams import exponential_unit, generator, sampler, uniform
+
+QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+
+FIGURES = [
+    "produced", "refused", "eligible", "delivered", "pending", "lost", "duplicates",
+    "broker_duplicates", "loss_rate", "dup_rate", "reordered",
+    "latency_mean", *(f"latency_{q}" for q in QUANTILES),
+    "publish_latency_mean", *(f"publish_latency_{q}" for q in QUANTILES),
+    "attempts", "redeliveries", "wire_messages",
+    "broker_deduplicated", "consumer_deduplicated", "publish_rejected",
+    "producer_crashes", "broker_crashes", "consumer_crashes",
+    *(c.column for c in LOSS_CAUSES),
+]
+"""Every per-group figure of a run, in ``runs.csv`` column order (SPEC section 2 and extras)."""
+
+
+@dataclass
+class RunResult:
+    """The outcome of one replication: a row of figures per consumer group, the fault windows,
+    and per-message arrays for whoever wants to look closer (latency CDFs, timelines)."""
+
+    rows: list[dict[str, Any]]
+    windows: list[FaultWindow]
+    messages: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+class Simulation:
+    """The whole system for one scenario and one replication seed."""
+
+    def __init__(self, scenario: Scenario, seed: int):
+        self.scenario = scenario
+        self.seed = seed
+        self.clock = clock = Clock()
+        self.horizon = scenario.duration + scenario.drain
+        delivery = scenario.delivery
+        self.semantics = semantics = SEMANTICS[delivery.semantics]
+        groups = scenario.consumers
+        rules = [GroupRule(c.join_at, delivery.pattern == "streaming" and c.start == "earliest")
+                 for c in groups]
+        self.ledger = ledger = Ledger(rules, scenario.workload.producers)
+
+        self.publish = self._link("publish", "publish")
+        self.publish_ack = self._link("publish_ack", "publish_ack")
+        self.deliver = [self._link("deliver", f"deliver:{c.name}") for c in groups]
+        self.consume_ack = [self._link("consume_ack", f"consume_ack:{c.name}") for c in groups]
+
+        self.producers = [
+            Producer(i, clock, scenario.workload, delivery, semantics, scenario.duration, ledger,
+                     self.publish,
+                     interarrival=exponential_unit(self._rng(f"producer:{i}:arrivals")),
+                     jitter=uniform(self._rng(f"producer:{i}:backoff")))
+            for i in range(scenario.workload.producers)
+        ]
+        self.broker = Broker(clock, scenario.broker, delivery, semantics, ledger,
+                             sampler(scenario.broker.service_time, self._rng("broker:service")),
+                             self.publish_ack, self.producers)
+        self.pattern = make_pattern(delivery.pattern, clock, scenario, semantics, ledger,
+                                    self.deliver, self.consume_ack)
+        self.pattern.broker = self.broker
+        self.broker.pattern = self.pattern
+        for p in self.producers:
+            p.broker = self.broker
+
+        self.instances: list[list[ConsumerInstance]] = []
+        for g, c in enumerate(groups):
+            members = []
+            for i in range(c.instances):
+                name = f"consumer:{c.name}:{i}"
+                inst = ConsumerInstance(
+                    g, i, c, clock, semantics, delivery.atomic_dedup, ledger,
+                    service_time=sampler(c.service_time, self._rng(f"{name}:service")),
+                    crash_draw=uniform(self._rng(f"{name}:crash")),
+                    restart_time=sampler(c.restart_time, self._rng(f"{name}:restart")))
+                inst.pattern = self.pattern
+                self.pattern.attach(inst)
+                members.append(inst)
+            self.instances.append(members)
+
+        self.faults = FaultInjector(clock, self.horizon)
+        self._inject_faults()
+
+    def _rng(self, source: str) -> np.random.Generator:
+        return generator(self.seed, source)
+
+    def _link(self, name: str, source: str) -> Link:
+        settings = self.scenario.network.link(name)
+        return Link(name, self.clock, sampler(settings.latency, self._rng(f"link:{source}:latency")),
+                    settings.loss, settings.duplication,
+                    uniform(self._rng(f"link:{source}:loss")))
+
+    def _apply(self, target: str) -> Callable[[float], None]:
+        """What opening a window on ``target`` does, given the window's end time."""
+        kind, _, rest = target.partition(":")
+        if kind == "link":
+            links = {"publish": [self.publish], "publish_ack": [self.publish_ack],
+                     "deliver": self.deliver, "consume_ack": self.consume_ack}[rest]
+            return partition_window(self.clock, links)
+        if kind == "broker":
+            members: list[Any] = [self.broker]
+        elif kind == "producer":
+            members = self.producers if not rest else [self.producers[int(rest)]]
+        else:
+            name, _, index = rest.partition(":")
+            g = next(i for i, c in enumerate(self.scenario.consumers) if c.name == name)
+            members = self.instances[g] if not index else [self.instances[g][int(index)]]
+
+        def fail(until: float) -> None:
+            for member in members:
+                member.fail(until)
+
+        return fail
+
+    def _inject_faults(self) -> None:
+        for k, f in enumerate(self.scenario.faults):
+            apply = self._apply(f.target)
+            if f.scheduled:
+                self.faults.scheduled(f.target, f.kind, f.at, f.duration, apply)  # type: ignore[arg-type]
+            else:
+                rng = self._rng(f"fault:{k}:{f.target}")
+                self.faults.random(f.target, f.kind, sampler(Exponential(mean=f.mtbf), rng),
+                                   sampler(Exponential(mean=f.mttr), rng), apply)
+        for c, members in zip(self.scenario.consumers, self.instances, strict=True):
+            if c.mtbf == float("inf"):
+                continue
+            for inst in members:
+                name = f"consumer:{c.name}:{inst.index}"
+                rng = self._rng(f"{name}:failures")
+                self.faults.random(name, "crash", sampler(Exponential(mean=c.mtbf), rng),
+                                   sampler(Exponential(mean=c.mttr), rng), inst.fail)
+
+    def run(self) -> RunResult:
+        clock = self.clock
+        for c, members in zip(self.scenario.consumers, self.instances, strict=True):
+            if c.join_at < self.horizon:
+                for inst in members:
+                    clock.schedule(c.join_at, self.pattern.join, inst)
+        for p in self.producers:
+            p.start()
+        clock.run(until=self.horizon)
+        return self._tally()
+
+    # --- SPEC section 2 ----------------------------------------------------------------------
+
+    def _tally(self) -> RunResult:
+        ledger = self.ledger
+        n = len(ledger)
+        created = np.frombuffer(ledger.created, dtype=np.float64, count=n)
+        stored = np.frombuffer(ledger.stored, dtype=np.int32, count=n)
+        if self.semantics.producer_retries:
+            acked_at = np.frombuffer(ledger.acked_at, dtype=np.float64, count=n)
+            publish_latency = (acked_at - created)[~np.isnan(acked_at)]
+        else:
+            publish_latency = np.zeros(n)  # the application is told "success" at once
+        shared = {
+            "produced": n,
+            "refused": sum(p.refused for p in self.producers),
+            "broker_duplicates": int(np.maximum(stored - 1, 0).sum()),
+            "attempts": sum(p.attempts for p in self.producers),
+            "broker_deduplicated": self.broker.deduplicated,
+            "publish_rejected": self.broker.rejected + self.broker.out_of_order,
+            "producer_crashes": sum(p.crashes for p in self.producers),
+            "broker_crashes": self.broker.crashes,
+            **_describe("publish_latency", publish_latency),
+        }
+        rows, messages = [], {}
+        for g, c in enumerate(self.scenario.consumers):
+            out = ledger.outcome(g)
+            eligible = int(out["eligible"].sum())
+            lost = int(out["lost"].sum())
+            delivered = int(out["delivered"].sum())
+            effects = out["effects"]
+            duplicates = int(np.maximum(effects[out["eligible"]] - 1, 0).sum())
+            latency = (out["first_effect"] - out["created"])[out["delivered"]]
+            causes = np.bincount(out["cause"][out["lost"]], minlength=len(LOSS_CAUSES) + 1)
+            if causes[0]:
+                raise AssertionError(f"{causes[0]} losses in group {c.name!r} have no cause")
+            wire = (self.publish.sent + self.publish_ack.sent + self.deliver[g].sent
+                    + self.consume_ack[g].sent)
+            row = {
+                **shared,
+                "eligible": eligible,
+                "delivered": delivered,
+                "pending": int(out["pending"].sum()),
+                "lost": lost,
+                "duplicates": duplicates,
+                "loss_rate": lost / eligible if eligible else 0.0,
+                "dup_rate": duplicates / eligible if eligible else 0.0,
+                "reordered": ledger.reordered[g],
+                **_describe("latency", latency),
+                "redeliveries": self.pattern.redeliveries(g),
+                "wire_messages": wire,
+                "consumer_deduplicated": sum(i.deduplicated for i in self.instances[g]),
+                "consumer_crashes": sum(i.crashes for i in self.instances[g]),
+                **{cause.column: int(causes[cause]) for cause in LOSS_CAUSES},
+            }
+            if row["eligible"] != row["delivered"] + row["lost"] + row["pending"]:
+                raise AssertionError(f"eligible != delivered + lost + pending in {c.name!r}")
+            rows.append({"group": c.name, **{k: row[k] for k in FIGURES}})
+            messages[c.name] = out
+        return RunResult(rows, list(self.faults.windows), messages)
+
+
+def _describe(prefix: str, values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {f"{prefix}_mean": float("nan"), **{f"{prefix}_{q}": float("nan") for q in QUANTILES}}
+    qs = np.quantile(values, list(QUANTILES.values()))
+    return {f"{prefix}_mean": float(values.mean()),
+            **{f"{prefix}_{q}": float(v) for q, v in zip(QUANTILES, qs, strict=True)}}
+
+
+def simulate(scenario: Scenario, seed: int) -> RunResult:
+    """Run one replication of ``scenario`` with replication seed ``seed``."""
+    return Simulation(scenario, seed).run()

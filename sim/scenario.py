@@ -1,0 +1,594 @@
+"""Scenario files: the schema of SPEC section 5, loading, overrides and validation.
+
+A scenario is refused before anything runs when it has an unknown key, a wrong type or an
+impossible value; every refusal names the file, the key path and what was expected. The
+validated :class:`Scenario` is immutable and carries every default, so a resolved copy written
+next to the results reproduces the run on its own.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# ---------------------------------------------------------------------------------------------
+# Value types
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+"""A finite, non-negative duration in simulated seconds."""
+OpenSeconds = Annotated[float, Field(ge=0.0)]
+"""A non-negative duration that may be ``inf`` (for example a retention that never expires)."""
+PositiveSeconds = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Distributions of durations (simulated seconds)
+
+
+class Constant(_Model):
+    dist: Literal["constant"] = "constant"
+    value: Seconds = 0.0
+
+
+class Exponential(_Model):
+    dist: Literal["exponential"] = "exponential"
+    mean: PositiveSeconds
+
+
+class Uniform(_Model):
+    dist: Literal["uniform"] = "uniform"
+    low: Seconds
+    high: Seconds
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"expected high >= low; got low={self.low}, high={self.high}")
+        return self
+
+
+class LogNormal(_Model):
+    dist: Literal["lognormal"] = "lognormal"
+    median: PositiveSeconds
+    sigma: Seconds
+
+
+class Normal(_Model):
+    """A normal distribution truncated at 0 (negative draws are redrawn)."""
+
+    dist: Literal["normal"] = "normal"
+    mean: Seconds
+    sd: Seconds
+
+
+Distribution = Annotated[
+    Constant | Exponential | Uniform | LogNormal | Normal, Field(discriminator="dist")
+]
+DISTRIBUTIONS = ("constant", "exponential", "uniform", "lognormal", "normal")
+
+
+def mean_of(dist: Distribution) -> float:
+    """The mean of a duration distribution, in seconds (used by theory checks and summaries)."""
+    match dist:
+        case Constant(value=v):
+            return v
+        case Exponential(mean=m):
+            return m
+        case Uniform(low=lo, high=hi):
+            return (lo + hi) / 2
+        case LogNormal(median=med, sigma=s):
+            return med * math.exp(s * s / 2)
+        case Normal(mean=mu, sd=sd):
+            if sd == 0:
+                return mu
+            z = mu / sd
+            pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+            cdf = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+            return mu + sd * pdf / cdf
+    raise TypeError(f"not a distribution: {dist!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+class Spike(_Model):
+    at: Seconds
+    duration: Seconds
+    rate: Rate
+
+
+class Workload(_Model):
+    producers: Annotated[int, Field(ge=1, le=10_000)] = 1
+    arrival: Literal["poisson", "constant"] = "poisson"
+    rate: Rate = 100.0
+    """Messages per second per producer."""
+    spikes: list[Spike] = Field(default_factory=list)
+
+
+class Backoff(_Model):
+    kind: Literal["constant", "exponential"] = "exponential"
+    base: Seconds = 0.05
+    cap: OpenSeconds = 2.0
+    jitter: bool = True
+
+
+class Delivery(_Model):
+    semantics: Literal["at-most-once", "at-least-once", "exactly-once"] = "at-least-once"
+    pattern: Literal["streaming", "pubsub"] = "streaming"
+    ack_timeout: PositiveSeconds = 0.2
+    max_attempts: Annotated[int, Field(ge=0)] = 0
+    backoff: Backoff = Backoff()
+    dedup: Literal["id", "sequence"] = "id"
+    dedup_window: OpenSeconds = math.inf
+    atomic_dedup: bool = True
+    outbox: Literal["memory", "durable"] = "memory"
+    poll_interval: Seconds = 0.0
+    """Streaming only: 0 means long polls; otherwise an idle reader asks again after this."""
+
+
+class Broker(_Model):
+    servers: Annotated[int, Field(ge=1, le=10_000)] = 1
+    service_time: Distribution = Exponential(mean=0.001)
+    capacity: OpenSeconds = math.inf
+    """Stored, unconsumed messages (a count; ``inf`` for unbounded)."""
+    durability: Literal["durable", "memory"] = "durable"
+    flush_interval: Seconds = 0.0
+    retention: OpenSeconds = math.inf
+    prefetch: Annotated[int, Field(ge=1)] = 1
+    partitions: Annotated[int, Field(ge=0, le=10_000)] = 0
+    """Streaming only: log partitions; 0 means as many as the largest consumer group has
+    instances, so every instance owns at least one."""
+
+
+class LinkSettings(_Model):
+    latency: Distribution | None = None
+    loss: Probability | None = None
+    duplication: Probability | None = None
+
+
+LINKS = ("publish", "publish_ack", "deliver", "consume_ack")
+
+
+class ResolvedLink(_Model):
+    latency: Distribution
+    loss: Probability
+    duplication: Probability
+
+
+class Network(_Model):
+    latency: Distribution = Constant(value=0.002)
+    loss: Probability = 0.0
+    duplication: Probability = 0.0
+    publish: LinkSettings = LinkSettings()
+    publish_ack: LinkSettings = LinkSettings()
+    deliver: LinkSettings = LinkSettings()
+    consume_ack: LinkSettings = LinkSettings()
+
+    def link(self, name: str) -> ResolvedLink:
+        """The settings of one link: its own values where given, the network's otherwise."""
+        own: LinkSettings = getattr(self, name)
+        return ResolvedLink(
+            latency=own.latency if own.latency is not None else self.latency,
+            loss=own.loss if own.loss is not None else self.loss,
+            duplication=own.duplication if own.duplication is not None else self.duplication,
+        )
+
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+class ConsumerGroup(_Model):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)] = "consumer"
+    instances: Annotated[int, Field(ge=1, le=10_000)] = 1
+    service_time: Distribution = Exponential(mean=0.004)
+    join_at: OpenSeconds = 0.0
+    start: Literal["earliest", "latest"] = "earliest"
+    crash_before_process: Probability = 0.0
+    crash_after_process: Probability = 0.0
+    restart_time: Distribution = Constant(value=1.0)
+    mtbf: Annotated[float, Field(gt=0.0)] = math.inf
+    """Mean time between random crashes of each instance (exponential); ``inf`` for none."""
+    mttr: PositiveSeconds = 1.0
+    """Mean time to repair after a random crash (exponential)."""
+
+
+class Fault(_Model):
+    target: str
+    kind: Literal["crash", "partition"] = "crash"
+    at: Seconds | None = None
+    duration: Seconds | None = None
+    mtbf: PositiveSeconds | None = None
+    mttr: PositiveSeconds | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Fault:
+        scheduled = self.at is not None or self.duration is not None
+        random = self.mtbf is not None or self.mttr is not None
+        if scheduled and random:
+            raise ValueError("expected either at/duration (scheduled) or mtbf/mttr (random), not both")
+        if scheduled and (self.at is None or self.duration is None):
+            raise ValueError("a scheduled fault needs both 'at' and 'duration'")
+        if random and (self.mtbf is None or self.mttr is None):
+            raise ValueError("a random fault needs both 'mtbf' and 'mttr'")
+        if not scheduled and not random:
+            raise ValueError("expected at/duration (scheduled) or mtbf/mttr (random)")
+        return self
+
+    @property
+    def scheduled(self) -> bool:
+        return self.at is not None
+
+
+class Scenario(_Model):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 5
+    duration: Seconds = 60.0
+    drain: Seconds = 30.0
+    workload: Workload = Workload()
+    delivery: Delivery = Delivery()
+    broker: Broker = Broker()
+    network: Network = Network()
+    consumers: Annotated[list[ConsumerGroup], Field(min_length=1)] = Field(
+        default_factory=lambda: [ConsumerGroup()])
+    faults: list[Fault] = Field(default_factory=list)
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+
+    @property
+    def partitions(self) -> int:
+        """Streaming log partitions in effect."""
+        return self.broker.partitions or max(c.instances for c in self.consumers)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every key with its value in effect, defaults included, as plain TOML-ready data."""
+        data = self.model_dump(mode="python")
+        data["network"] = {
+            "latency": data["network"]["latency"],
+            "loss": self.network.loss,
+            "duplication": self.network.duplication,
+            **{name: self.network.link(name).model_dump() for name in LINKS},
+        }
+        if not data["sweep"]:
+            del data["sweep"]
+        return data
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(_plain(self.resolved()))
+
+    def with_values(self, values: Mapping[str, Any], *, source: str = "<overrides>") -> Scenario:
+        """A copy with dotted keys set (``delivery.semantics``, ``consumers.billing.instances``)."""
+        raw = self.model_dump(mode="python")
+        for key, value in values.items():
+            set_path(raw, key, value)
+        return validate(raw, source=source)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists and ``None`` removed, for the TOML writer."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot run: the source (file) and every problem found in it."""
+
+    def __init__(self, source: str, problems: Iterable[Problem]):
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  {p}" for p in self.problems)
+        super().__init__(f"{source}: invalid scenario\n{lines}")
+
+
+def _format_path(loc: Iterable[Any]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1:] = [f"{parts[-1]}[{item}]" if parts else f"[{item}]"]
+        elif item in DISTRIBUTIONS:
+            continue  # pydantic's union tag, not a key the user wrote
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table"}
+    kind = kinds.get(type(value), "array" if isinstance(value, list | tuple) else type(value).__name__)
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{shown} ({kind})"
+
+
+_EXPECTED_TYPE = {
+    "float_type": "a number",
+    "int_type": "an integer",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "dict_type": "a table",
+    "tuple_type": "an array",
+    "list_type": "an array",
+    "int_from_float": "an integer",
+    "float_parsing": "a number",
+    "int_parsing": "an integer",
+    "finite_number": "a finite number",
+}
+
+
+def _message(error: Mapping[str, Any], parent_fields: Iterable[str]) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx", {})
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        close = difflib.get_close_matches(key, list(parent_fields), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        known = ", ".join(sorted(parent_fields))
+        return f"unknown key{hint} (expected one of: {known})"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}; got {_describe(value)}"
+    if kind == "union_tag_invalid":
+        choices = ", ".join(f"'{d}'" for d in DISTRIBUTIONS)
+        return f"unknown distribution {ctx.get('tag')!r}; expected one of {choices}"
+    if kind == "union_tag_not_found":
+        choices = ", ".join(f"'{d}'" for d in DISTRIBUTIONS)
+        return f"a distribution needs a 'dist' key, one of {choices}; got {_describe(value)}"
+    if kind in _EXPECTED_TYPE:
+        return f"expected {_EXPECTED_TYPE[kind]}; got {_describe(value)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = next(iter(ctx.values()))
+        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
+                "less_than": "<"}[kind]
+        return f"expected a value {sign} {bound}; got {_describe(value)}"
+    if kind == "string_pattern_mismatch":
+        return f"expected letters, digits, '-' or '_' only; got {_describe(value)}"
+    if kind in ("too_short", "too_long"):
+        return error["msg"].lower()
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    return f"{error['msg']}; got {_describe(value)}"
+
+
+def _fields_at(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed in the table that holds the last element of ``loc``."""
+    model: Any = Scenario
+    for item in loc[:-1]:
+        if isinstance(item, int) or model is None:
+            continue
+        if item in DISTRIBUTIONS:
+            model = {"constant": Constant, "exponential": Exponential, "uniform": Uniform,
+                     "lognormal": LogNormal, "normal": Normal}[item]
+            continue
+        fields = getattr(model, "model_fields", {})
+        if item not in fields:
+            return []
+        model = _model_of(fields[item].annotation)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def problems_from(error: ValidationError) -> list[Problem]:
+    out = []
+    for e in error.errors():
+        loc = tuple(e["loc"])
+        out.append(Problem(_format_path(loc), _message(e, _fields_at(loc))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-field checks pydantic cannot express on one field
+
+
+def _targets(s: Scenario) -> dict[str, str]:
+    """Every fault target the scenario has, with the fault kind it accepts."""
+    out = {"broker": "crash", "producer": "crash"}
+    out.update({f"producer:{i}": "crash" for i in range(s.workload.producers)})
+    for c in s.consumers:
+        out[f"consumer:{c.name}"] = "crash"
+        out.update({f"consumer:{c.name}:{i}": "crash" for i in range(c.instances)})
+    out.update({f"link:{name}": "partition" for name in LINKS})
+    return out
+
+
+def _cross_checks(s: Scenario) -> list[Problem]:
+    problems = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(s.consumers):
+        if c.name in seen:
+            problems.append(Problem(f"consumers[{i}].name",
+                                    f"consumer name {c.name!r} is already used by consumers[{seen[c.name]}]"))
+        seen.setdefault(c.name, i)
+    targets = _targets(s)
+    for i, f in enumerate(s.faults):
+        if f.target not in targets:
+            close = difflib.get_close_matches(f.target, list(targets), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            problems.append(Problem(
+                f"faults[{i}].target",
+                f"no such target {f.target!r}{hint} (expected broker, producer, producer:<n>, "
+                "consumer:<group>, consumer:<group>:<n> or link:<publish|publish_ack|deliver|"
+                "consume_ack>)"))
+        elif targets[f.target] != f.kind:
+            problems.append(Problem(f"faults[{i}].kind",
+                                    f"a {f.target} takes kind = {targets[f.target]!r}; got {f.kind!r}"))
+    for key, values in s.sweep.items():
+        if not values:
+            problems.append(Problem(f'sweep."{key}"', "expected a non-empty array of values"))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Dotted key paths (used by --set and sweeps)
+
+_INDEX = re.compile(r"^(?P<key>[^\[\]]+)\[(?P<index>\d+)\]$")
+
+
+def split_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in path.split("."):
+        match = _INDEX.match(piece)
+        if match:
+            parts += [match["key"], int(match["index"])]
+        elif piece.isdigit() and parts:
+            parts.append(int(piece))
+        elif piece:
+            parts.append(piece)
+        else:
+            raise KeyError(f"{path!r} has an empty part")
+    return parts
+
+
+def set_path(raw: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at a dotted ``path`` in raw scenario data.
+
+    A consumer group can be named instead of indexed: ``consumers.billing.instances``.
+    Raises ``KeyError`` with a readable message when the path cannot exist.
+    """
+    parts = split_path(path)
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list | tuple):
+            if isinstance(part, str):
+                named = [j for j, item in enumerate(node) if isinstance(item, dict)
+                         and item.get("name") == part]
+                if not named:
+                    raise KeyError(f"{path!r}: no entry named {part!r}")
+                part = named[0]
+            if part >= len(node):
+                raise KeyError(f"{path!r}: index {part} is out of range (there are {len(node)})")
+            if isinstance(node, tuple):
+                raise KeyError(f"{path!r}: cannot set inside a fixed value")
+            if last:
+                node[part] = value
+            else:
+                node = node[part]
+            continue
+        if not isinstance(node, dict):
+            raise KeyError(f"{path!r}: {'.'.join(map(str, parts[:i]))} is not a table")
+        if last:
+            node[part] = value
+        else:
+            if node.get(part) is None:
+                node[part] = {}
+            elif isinstance(node[part], tuple):
+                node[part] = list(node[part])
+            node = node[part]
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value as TOML would read it (numbers, booleans, arrays, inline tables, inf);
+    anything TOML cannot read is taken as a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"expected KEY=VALUE; got {text!r}")
+    return key.strip(), parse_value(value.strip())
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def validate(raw: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:
+    """Validate raw data (as read from TOML) into a :class:`Scenario` or raise ScenarioError."""
+    if not isinstance(raw, Mapping):
+        raise ScenarioError(source, [Problem("", f"expected a table; got {_describe(raw)}")])
+    try:
+        scenario = Scenario.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ScenarioError(source, problems_from(exc)) from None
+    problems = _cross_checks(scenario)
+    if problems:
+        raise ScenarioError(source, problems)
+    return scenario
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(str(path), [Problem("", "no such file")]) from None
+    except IsADirectoryError:
+        raise ScenarioError(str(path), [Problem("", "is a directory, expected a .toml file")]) from None
+    except (UnicodeDecodeError, OSError) as exc:
+        raise ScenarioError(str(path), [Problem("", f"cannot read: {exc}")]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), [Problem("", f"invalid TOML: {exc}")]) from None
+
+
+def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Scenario:
+    """Read, override (``KEY=VALUE`` strings or a mapping of dotted keys) and validate a file."""
+    raw = read_toml(path)
+    items = overrides.items() if isinstance(overrides, Mapping) else _assignments(path, overrides)
+    for key, value in items:
+        try:
+            set_path(raw, key, value)
+        except KeyError as exc:
+            raise ScenarioError(str(path), [Problem(key, str(exc.args[0]))]) from None
+    return validate(raw, source=str(path))
+
+
+def _assignments(path: str | Path, texts: Iterable[str]) -> list[tuple[str, Any]]:
+    out = []
+    for text in texts:
+        try:
+            out.append(parse_assignment(text))
+        except ValueError as exc:
+            raise ScenarioError(str(path), [Problem("--set", str(exc))]) from None
+    return out
