@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from enum import IntEnum
 from typing import TYPE_CHECKING
 
 from sim.clock import Clock
@@ -23,8 +24,22 @@ if TYPE_CHECKING:
     from sim.patterns import Pattern
     from sim.producer import Producer
 
-Attempt = tuple[int, int, int]
-"""A publish attempt on the wire: (producer index, message, attempt number)."""
+Attempt = tuple[int, int, int, int]
+"""A publish attempt on the wire: (producer index, message, attempt number, session)."""
+
+
+class Answer(IntEnum):
+    """The broker's answer to a publish attempt (sent back on the ``publish_ack`` link)."""
+
+    STORED = 0
+    DUPLICATE = 1
+    """Already stored: dropped and acked again (exactly-once)."""
+    FULL = 2
+    """Negative ack: ``capacity`` reached."""
+    OUT_OF_ORDER = 3
+    """Negative ack: not the next sequence number of its producer session."""
+    FENCED = 4
+    """Negative ack: the broker does not know this producer session (any more)."""
 
 
 class Broker(Crashable):
@@ -58,8 +73,13 @@ class Broker(Crashable):
         self.out_of_order = 0
         self._forgotten: list[tuple[float, float]] = []
         """Intervals of store times whose idempotency ids a crash erased."""
-        self._last_seq: list[int | None] = [-1] * len(producers)
-        self._recent_seq: list[deque[tuple[float, int | None]]] = [deque() for _ in producers]
+        self._producers = producers
+        self._session = [0] * len(producers)
+        """Per producer, the session whose sequence numbers the broker follows."""
+        self._last_seq = [-1] * len(producers)
+        self._known = [True] * len(producers)
+        """False once a crash erased what the broker knew of the producer's session."""
+        self._recent_seq: list[deque[tuple[float, int]]] = [deque() for _ in producers]
         """Per producer, (store time, sequence before it) within the last flush interval."""
 
     # --- the queueing station ----------------------------------------------------------------
@@ -88,51 +108,65 @@ class Broker(Crashable):
 
     # --- what happens to a served publish ----------------------------------------------------
 
-    def _admit(self, producer: int, m: int, attempt: int) -> None:
+    def _admit(self, producer: int, m: int, attempt: int, session: int) -> None:
         now = self.clock.now
         if self.semantics.idempotent_publish:
-            verdict = self._seen(producer, m, now)
-            if verdict == "duplicate":
+            verdict = self._check(producer, m, session, now)
+            if verdict == Answer.DUPLICATE:
                 self.deduplicated += 1
-                self._answer(producer, m, attempt, True)
+                self._answer(producer, m, attempt, session, verdict)
                 self.ledger.pre_died(m, Cause.NONE)
                 return
-            if verdict == "out-of-order":
+            if verdict != Answer.STORED:
                 self.out_of_order += 1
-                self._answer(producer, m, attempt, False)
-                self.ledger.pre_died(m, Cause.REJECTED)
+                self._answer(producer, m, attempt, session, verdict)
+                # a fenced attempt belongs to a session its producer lost in a crash
+                cause = Cause.PRODUCER_CRASH if session < self._session[producer] else \
+                    Cause.REJECTED
+                self.ledger.pre_died(m, cause)
                 return
         if self.pattern.unconsumed >= self.settings.capacity:
             self.rejected += 1
-            self._answer(producer, m, attempt, False)
+            self._answer(producer, m, attempt, session, Answer.FULL)
             self.ledger.pre_died(m, Cause.REJECTED)
             return
         self.ledger.stored_copy(m, now)
         self.pattern.append(m, now)
         if self.semantics.idempotent_publish and self.delivery.dedup == "sequence":
             self._remember_seq(producer, self.ledger.seq[m], now)
-        self._answer(producer, m, attempt, True)
+        self._answer(producer, m, attempt, session, Answer.STORED)
         self.ledger.pre_died(m, Cause.NONE)
 
-    def _answer(self, producer: int, m: int, attempt: int, ok: bool) -> None:
+    def _answer(self, producer: int, m: int, attempt: int, session: int, answer: Answer
+                ) -> None:
         """Publish ack (or negative ack); at-most-once producers ask for none."""
         if self.semantics.producer_retries:
-            self.ack_link.send(self._ack_handlers[producer], (m, attempt, ok))
+            self.ack_link.send(self._ack_handlers[producer], (m, attempt, session, answer))
 
-    def _seen(self, producer: int, m: int, now: float) -> str:
-        """Exactly-once: ``new``, ``duplicate`` or (sequence dedup) ``out-of-order``."""
+    def _check(self, producer: int, m: int, session: int, now: float) -> Answer:
+        """Exactly-once: is this attempt new, a duplicate, or not acceptable now?"""
         if self.delivery.dedup == "sequence":
-            last = self._last_seq[producer]
-            seq = self.ledger.seq[m]
-            if last is None or seq == last + 1:
-                return "new"
-            return "duplicate" if seq <= last else "out-of-order"
+            return self._check_sequence(producer, self.ledger.seq[m], session)
         stored_at = self.ledger.last_stored[m]
         if stored_at != stored_at or now - stored_at > self.delivery.dedup_window:
-            return "new"
+            return Answer.STORED
         if any(lo < stored_at <= hi for lo, hi in self._forgotten):
-            return "new"
-        return "duplicate"
+            return Answer.STORED
+        return Answer.DUPLICATE
+
+    def _check_sequence(self, producer: int, seq: int, session: int) -> Answer:
+        known = self._session[producer]
+        if session > known:  # the producer opened a new session: follow it from its start
+            self._session[producer] = session
+            self._last_seq[producer] = self._producers[producer].session_first[session] - 1
+            self._known[producer] = True
+            self._recent_seq[producer].clear()
+        elif session < known or not self._known[producer]:
+            return Answer.FENCED
+        last = self._last_seq[producer]
+        if seq == last + 1:
+            return Answer.STORED
+        return Answer.DUPLICATE if seq <= last else Answer.OUT_OF_ORDER
 
     def _remember_seq(self, producer: int, seq: int, now: float) -> None:
         flush = self.settings.flush_interval
@@ -147,7 +181,7 @@ class Broker(Crashable):
 
     def on_crash(self) -> None:
         self._epoch += 1
-        for _, m, _ in (*self.in_service, *self.queue):
+        for _, m, _, _ in (*self.in_service, *self.queue):
             self.ledger.pre_died(m, Cause.BROKER_CRASH)
         self.in_service.clear()
         self.queue.clear()
@@ -164,7 +198,7 @@ class Broker(Crashable):
             for p, recent in enumerate(self._recent_seq):
                 lost = [before for t, before in recent if t > since]
                 if since == -math.inf:
-                    self._last_seq[p] = None
+                    self._known[p] = False  # the producer must open a new session
                 elif lost:
                     self._last_seq[p] = lost[0]
                 recent.clear()

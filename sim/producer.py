@@ -23,6 +23,8 @@ from sim.scenario import Delivery, Workload
 from sim.semantics import Semantics
 from sim.streams import Sampler
 
+from sim.broker import Answer
+
 if TYPE_CHECKING:
     from sim.broker import Broker
 
@@ -77,10 +79,21 @@ class Producer(Crashable):
         self.attempts = 0
         self.gave_up = 0
         self.outbox: dict[int, int] = {}
-        """Unacked message -> attempts sent; negated while a resend waits out its backoff."""
+        """Unacked message -> attempts sent (0: not sent yet); negated while a resend waits
+        (out its backoff, or for its predecessor under sequence dedup)."""
+        self._window = delivery.max_in_flight if semantics.producer_retries else 0
+        self._unsent: deque[int] = deque()
+        """Messages waiting for room in the ``max_in_flight`` window."""
+        self._in_flight = 0
         self._deadlines: deque[tuple[float, int, int]] = deque()
         self._timer_armed = False
         self._epoch = 0
+        self._sequenced = semantics.idempotent_publish and delivery.dedup == "sequence"
+        self._by_seq: dict[int, int] = {}
+        """Sequence number -> unacked message (sequence dedup only)."""
+        self.session = 0
+        self.session_first = [0]
+        """First sequence number of each session, registered with the broker when it opens."""
 
     # --- arrivals ----------------------------------------------------------------------------
 
@@ -116,14 +129,22 @@ class Producer(Crashable):
         if self.semantics.producer_retries:
             self.outbox[m] = 0
             self.ledger.pre_born(m)
+            if self._sequenced:
+                self._by_seq[self.seq - 1] = m
+            if self._window and self._in_flight >= self._window:
+                self._unsent.append(m)
+                return
         self._send(m)
 
     # --- publishing --------------------------------------------------------------------------
 
     def _send(self, m: int) -> None:
         attempt = abs(self.outbox.get(m, 0)) + 1
+        if attempt == 1 and self._window:
+            self._in_flight += 1
         self.attempts += 1
-        arrived = self.link.send(self.broker.on_publish_arrives, (self.index, m, attempt))
+        arrived = self.link.send(self.broker.on_publish_arrives,
+                                 (self.index, m, attempt, self.session))
         if arrived:
             self.ledger.pre_born(m, arrived)
         else:
@@ -167,10 +188,21 @@ class Producer(Crashable):
         limit = self.delivery.max_attempts
         if not limit or attempt < limit:
             return False
-        del self.outbox[m]
+        self._forget(m)
         self.gave_up += 1
         self.ledger.pre_died(m, Cause.PRODUCER_GAVE_UP)
+        self._unblock_after(m)
         return True
+
+    def _forget(self, m: int) -> None:
+        """``m`` leaves the outbox (acked or given up): room for a waiting message."""
+        del self.outbox[m]
+        if self._sequenced:
+            del self._by_seq[self.ledger.seq[m]]
+        if self._window:
+            self._in_flight -= 1
+            while self._unsent and self._in_flight < self._window:
+                self._send(self._unsent.popleft())
 
     def _resend(self, payload: tuple[int, int, int]) -> None:
         epoch, m, attempt = payload
@@ -183,20 +215,62 @@ class Producer(Crashable):
         delay = b.base if b.kind == "constant" else min(b.cap, b.base * 2.0 ** (attempt - 1))
         return self._jitter() * delay if b.jitter else delay
 
-    def on_publish_ack(self, payload: tuple[int, int, bool]) -> None:
-        """The broker's answer to one attempt: stored (or already stored), or refused."""
+    def on_publish_ack(self, payload: tuple[int, int, int, Answer]) -> None:
+        """The broker's answer to one attempt."""
         if not self.up:
             return
-        m, attempt, ok = payload
+        m, attempt, session, answer = payload
         state = self.outbox.get(m)
         if state is None:
             return
-        if ok:
-            del self.outbox[m]
+        if answer <= Answer.DUPLICATE:
+            self._forget(m)
             self.ledger.acked(m, self.clock.now)
             self.ledger.pre_died(m, Cause.NONE)
-        elif state == attempt:
+            self._unblock_after(m)
+        elif state != attempt:
+            return  # about an attempt already superseded
+        elif answer == Answer.FULL:
             self._retry(m, attempt)
+        elif answer == Answer.OUT_OF_ORDER:
+            self._wait_for_predecessor(m, attempt)
+        elif session == self.session:  # FENCED: the broker no longer knows this session
+            self._new_session()
+
+    # --- sequence numbers (exactly-once with dedup = "sequence") -----------------------------
+    #
+    # The broker accepts only the next sequence number of a producer session. An attempt that
+    # arrives out of order waits until its predecessor is acked and is then resent, so a lost
+    # attempt costs one retry of each message behind it instead of a livelock of independent
+    # backoffs. When the broker has lost a session's state (or the producer lost its outbox),
+    # the producer opens a new session, whose first sequence number it registers, and resends
+    # its outbox in order.
+
+    def _wait_for_predecessor(self, m: int, attempt: int) -> None:
+        if self._spent(m, attempt):
+            return
+        if self.ledger.seq[m] - 1 in self._by_seq:
+            self.outbox[m] = -attempt  # resent by _unblock_after
+        else:
+            self._send(m)
+
+    def _unblock_after(self, m: int) -> None:
+        """Go-back-N: resend, in order, every waiting message right behind ``m``."""
+        if not self._sequenced:
+            return
+        seq = self.ledger.seq[m] + 1
+        while (follower := self._by_seq.get(seq)) is not None and self.outbox[follower] < 0:
+            self._send(follower)
+            seq += 1
+
+    def _new_session(self) -> None:
+        self.session += 1
+        pending = sorted(self._by_seq)
+        self.session_first.append(pending[0] if pending else self.seq)
+        for seq in pending:
+            m = self._by_seq.get(seq)
+            if m is not None and self.outbox[m] and not self._spent(m, abs(self.outbox[m])):
+                self._send(m)
 
     # --- crashes -----------------------------------------------------------------------------
 
@@ -208,9 +282,16 @@ class Producer(Crashable):
             for m in self.outbox:
                 self.ledger.pre_died(m, Cause.PRODUCER_CRASH)
             self.outbox.clear()
+            self._by_seq.clear()
+            self._unsent.clear()
+            self._in_flight = 0
 
     def on_restart(self) -> None:
-        """A durable outbox is resent in full: the producer cannot know what was acked."""
+        """Resend the whole outbox (a durable one survived): the producer cannot know what
+        was acked while it was down."""
+        if self._sequenced:
+            self._new_session()
+            return
         for m, state in list(self.outbox.items()):
-            if not self._spent(m, abs(state)):
+            if state and not self._spent(m, abs(state)):
                 self._send(m)

@@ -133,6 +133,9 @@ class Delivery(_Model):
     pattern: Literal["streaming", "pubsub"] = "streaming"
     ack_timeout: PositiveSeconds = 0.2
     max_attempts: Annotated[int, Field(ge=0)] = 0
+    max_in_flight: Annotated[int, Field(ge=0)] = 0
+    """Unacked messages a producer may have on the wire at once; later ones wait in its
+    outbox (the wait counts in the publish latency). 0 means no limit."""
     backoff: Backoff = Backoff()
     dedup: Literal["id", "sequence"] = "id"
     dedup_window: OpenSeconds = math.inf

@@ -1,0 +1,62 @@
+"""Shared helpers: tiny scenarios built from a dict of overrides."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import pytest
+
+from sim import Scenario, simulate, validate
+
+CONST = {"dist": "constant"}
+
+
+def const(value: float) -> dict[str, Any]:
+    return {**CONST, "value": value}
+
+
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def scenario(**sections: Any) -> Scenario:
+    """A scenario from keyword sections, over a quiet default (no faults)."""
+    return validate(merge({"name": "test"}, sections))
+
+
+def run_one(s: Scenario, seed: int = 1, group: int = 0) -> dict[str, Any]:
+    """The figures of one replication for one consumer group, with the invariant checked."""
+    result = simulate(s, seed)
+    for row in result.rows:
+        check_invariants(row)
+    return result.rows[group]
+
+
+def check_invariants(row: dict[str, Any]) -> None:
+    assert row["eligible"] == row["delivered"] + row["lost"] + row["pending"], row
+    causes = sum(v for k, v in row.items() if k.startswith("lost_"))
+    assert causes == row["lost"], row
+    for k, v in row.items():
+        if isinstance(v, float) and not k.startswith(("latency", "publish_latency")):
+            assert not math.isnan(v), (k, row)
+        if isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v)):
+            assert v >= 0, (k, row)
+
+
+def within(observed: float, expected: float, se: float, k: float = 4.0) -> None:
+    """``observed`` lies within ``k`` standard errors of ``expected``."""
+    assert abs(observed - expected) <= k * se, (
+        f"observed {observed:.6g}, expected {expected:.6g} ± {k}×{se:.3g}")
+
+
+@pytest.fixture(params=["streaming", "pubsub"])
+def pattern(request: pytest.FixtureRequest) -> str:
+    return request.param
