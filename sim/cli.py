@@ -23,8 +23,8 @@ from sim.scenario import Scenario, ScenarioError, load_scenario
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="delivery-sim: message delivery semantics under failure, simulated.")
-out_console = Console()
-err_console = Console(stderr=True)
+out_console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, soft_wrap=True)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="A scenario TOML file.", show_default=False)]
 SetOpt = Annotated[list[str] | None, typer.Option(

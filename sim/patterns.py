@@ -124,9 +124,9 @@ class _Storage:
     def _on_retention(self, index: int) -> None:
         self._retention_armed.discard(index)
         log = self._logs()[index]
-        cutoff = self.clock.now - self.retention
+        now, retention = self.clock.now, self.retention
         end = len(log.msgs)
-        while log.base < end and log.times[log.base] <= cutoff:
+        while log.base < end and log.times[log.base] + retention <= now:
             self._lose(log, log.base, Cause.RETENTION)
             log.base += 1
         self._arm_retention(index)

@@ -98,28 +98,29 @@ class Producer(Crashable):
     # --- arrivals ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._schedule_arrival(0, None)
+        self._schedule_arrival(0, 0, None)
 
-    def _schedule_arrival(self, segment: int, last: float | None) -> None:
-        """Schedule the arrival after ``last`` (``None``: the first one of ``segment``)."""
+    def _schedule_arrival(self, segment: int, k: int, last: float | None) -> None:
+        """Schedule arrival number ``k`` of ``segment`` (``last``: the previous one's time).
+
+        Constant arrivals are computed from their index, not accumulated, so that rate 10
+        over one second gives exactly 10 messages.
+        """
         while segment < len(self._segments):
             start, end, rate = self._segments[segment]
             if rate > 0:
                 if self._poisson:
                     t = (start if last is None else last) + self._interarrival() / rate
-                elif last is None:
-                    t = start + self._phase / rate
                 else:
-                    t = last + 1.0 / rate
+                    t = start + (self._phase + k) / rate
                 if t < end:
-                    self.clock.schedule(t - self.clock.now, self.on_arrival, segment)
+                    self.clock.schedule(t - self.clock.now, self.on_arrival, (segment, k + 1))
                     return
-            segment += 1
-            last = None
+            segment, k, last = segment + 1, 0, None
 
-    def on_arrival(self, segment: int) -> None:
+    def on_arrival(self, next_arrival: tuple[int, int]) -> None:
         now = self.clock.now
-        self._schedule_arrival(segment, now)
+        self._schedule_arrival(*next_arrival, now)
         if not self.up:
             self.refused += 1
             return

@@ -74,9 +74,10 @@ def run(scenario: Scenario, replications: int | None = None, seed: int | None = 
     """Run every replication of every sweep point; return tidy results."""
     started = time.perf_counter()
     n = replications if replications is not None else scenario.replications
-    if n < 1:
-        raise ValueError(f"replications ({n}) must be at least 1")
     base_seed = scenario.seed if seed is None else seed
+    if (n, base_seed) != (scenario.replications, scenario.seed):
+        scenario = scenario.with_values({"seed": base_seed, "replications": n},
+                                        source="run() arguments")
     seeds = replication_seeds(base_seed, n)
     table, points = points_of(scenario, sweep)
     rows: list[dict[str, Any]] = []

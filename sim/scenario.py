@@ -260,7 +260,11 @@ class Scenario(_Model):
         return self.broker.partitions or max(c.instances for c in self.consumers)
 
     def resolved(self) -> dict[str, Any]:
-        """Every key with its value in effect, defaults included, as plain TOML-ready data."""
+        """Every key with its value in effect, defaults included, as plain TOML-ready data.
+
+        Each link's table is filled in with the values it runs with, so the resolved file
+        pins every link: a later ``--set network.loss=...`` on it changes no link.
+        """
         data = self.model_dump(mode="python")
         data["network"] = {
             "latency": data["network"]["latency"],
@@ -483,7 +487,7 @@ def split_path(path: str) -> list[str | int]:
         elif piece:
             parts.append(piece)
         else:
-            raise KeyError(f"{path!r} has an empty part")
+            raise KeyError("a key path has an empty part")
     return parts
 
 
@@ -499,22 +503,22 @@ def set_path(raw: dict[str, Any], path: str, value: Any) -> None:
         last = i == len(parts) - 1
         if isinstance(node, list | tuple):
             if isinstance(part, str):
-                named = [j for j, item in enumerate(node) if isinstance(item, dict)
-                         and item.get("name") == part]
-                if not named:
-                    raise KeyError(f"{path!r}: no entry named {part!r}")
-                part = named[0]
+                names = [item.get("name") for item in node if isinstance(item, dict)]
+                if part not in names:
+                    known = ", ".join(repr(n) for n in names if n is not None) or "none"
+                    raise KeyError(f"no entry named {part!r} (expected one of: {known})")
+                part = names.index(part)
             if part >= len(node):
-                raise KeyError(f"{path!r}: index {part} is out of range (there are {len(node)})")
+                raise KeyError(f"index {part} is out of range (there are {len(node)})")
             if isinstance(node, tuple):
-                raise KeyError(f"{path!r}: cannot set inside a fixed value")
+                raise KeyError("cannot set inside a fixed value")
             if last:
                 node[part] = value
             else:
                 node = node[part]
             continue
         if not isinstance(node, dict):
-            raise KeyError(f"{path!r}: {'.'.join(map(str, parts[:i]))} is not a table")
+            raise KeyError(f"{'.'.join(map(str, parts[:i]))} is not a table")
         if last:
             node[part] = value
         else:
@@ -579,8 +583,12 @@ def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any]
     """Read, override (``KEY=VALUE`` strings or a mapping of dotted keys) and validate a file."""
     raw = read_toml(path)
     items = overrides.items() if isinstance(overrides, Mapping) else _assignments(path, overrides)
+    defaults = Scenario(name="defaults").model_dump(mode="python")
     for key, value in items:
         try:
+            top = split_path(key)[0]
+            if top not in raw and isinstance(defaults.get(str(top)), list):
+                raw[top] = defaults[top]  # e.g. --set consumers.consumer.instances=2
             set_path(raw, key, value)
         except KeyError as exc:
             raise ScenarioError(str(path), [Problem(key, str(exc.args[0]))]) from None

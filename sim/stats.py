@@ -3,7 +3,7 @@
 The interval is undefined for a single replication (reported as NaN, never as a zero-width
 interval that would claim certainty); with zero variance it collapses onto the mean. Figures
 that are undefined in a replication (a latency when nothing was delivered) are left out of
-that figure's ``n``.
+that figure's ``n`` (a figure undefined everywhere gets ``n = 0`` and NaN).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def summarize(runs: pd.DataFrame, by: list[str], figures: list[str],
     """One row per group of ``by`` and figure: ``n, mean, sd, ci_low, ci_high`` (tidy)."""
     long = runs.melt(id_vars=by, value_vars=figures, var_name="figure")
     long["figure"] = pd.Categorical(long["figure"], categories=figures, ordered=True)
-    grouped = long.dropna(subset=["value"]).groupby(by + ["figure"], sort=False, observed=True)
+    grouped = long.groupby([*by, "figure"], sort=False, observed=True)
     table = grouped["value"].agg(n="count", mean="mean", sd="std").reset_index()
     t = scipy_stats.t.ppf(0.5 + confidence / 2, np.maximum(table["n"] - 1, 1))
     half = np.where(table["n"] >= 2, t * table["sd"].fillna(0.0) / np.sqrt(table["n"]), np.nan)
