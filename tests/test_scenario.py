@@ -391,7 +391,6 @@ def test_set_path_refuses_a_path_that_cannot_exist(key, message):
     with pytest.raises(KeyError) as info:
         set_path(raw, key, 1)
     assert message in info.value.args[0]
-    assert key in info.value.args[0]
     assert raw == before
 
 
