@@ -121,8 +121,9 @@ class Broker(Crashable):
                 self.out_of_order += 1
                 self._answer(producer, m, attempt, session, verdict)
                 # a fenced attempt belongs to a session its producer lost in a crash
-                cause = Cause.PRODUCER_CRASH if session < self._session[producer] else \
-                    Cause.REJECTED
+                cause = (
+                    Cause.PRODUCER_CRASH if session < self._session[producer] else Cause.REJECTED
+                )
                 self.ledger.pre_died(m, cause)
                 return
         if self.pattern.unconsumed >= self.settings.capacity:
@@ -137,8 +138,7 @@ class Broker(Crashable):
         self._answer(producer, m, attempt, session, Answer.STORED)
         self.ledger.pre_died(m, Cause.NONE)
 
-    def _answer(self, producer: int, m: int, attempt: int, session: int, answer: Answer
-                ) -> None:
+    def _answer(self, producer: int, m: int, attempt: int, session: int, answer: Answer) -> None:
         """Publish ack (or negative ack); at-most-once producers ask for none."""
         if self.semantics.producer_retries:
             self.ack_link.send(self._ack_handlers[producer], (m, attempt, session, answer))

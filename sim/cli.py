@@ -17,19 +17,28 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sim.clock import Runaway
 from sim.results import write_results
 from sim.runner import Results, run
 from sim.scenario import Scenario, ScenarioError, load_scenario
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="delivery-sim: message delivery semantics under failure, simulated.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="delivery-sim: message delivery semantics under failure, simulated.",
+)
 out_console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, soft_wrap=True)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="A scenario TOML file.", show_default=False)]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", help="Override a key: --set network.publish_ack.loss=0.1 (repeatable).",
-    metavar="KEY=VALUE")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override a key: --set network.publish_ack.loss=0.1 (repeatable).",
+        metavar="KEY=VALUE",
+    ),
+]
 
 
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
@@ -46,21 +55,26 @@ def _load(path: Path, overrides: list[str] | None) -> Scenario:
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario file without running it."""
     loaded = _load(scenario, set_)
-    out_console.print(f"{scenario}: valid scenario {loaded.name!r} "
-                      f"({loaded.delivery.semantics}, {loaded.delivery.pattern}, "
-                      f"{len(loaded.consumers)} consumer group(s), {len(loaded.faults)} fault(s))",
-                      highlight=False)
+    out_console.print(
+        f"{scenario}: valid scenario {loaded.name!r} "
+        f"({loaded.delivery.semantics}, {loaded.delivery.pattern}, "
+        f"{len(loaded.consumers)} consumer group(s), {len(loaded.faults)} fault(s))",
+        highlight=False,
+    )
 
 
 @app.command(name="run")
 def run_command(
     scenario: ScenarioArg,
-    out: Annotated[Path | None, typer.Option(help="Result directory [default: results/<name>]")]
-    = None,
-    seed: Annotated[int | None, typer.Option(help="Scenario seed (overrides the file's).",
-                                             min=0)] = None,
-    replications: Annotated[int | None, typer.Option(help="Replications (overrides the file's).",
-                                                     min=1)] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Result directory [default: results/<name>]")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)
+    ] = None,
+    replications: Annotated[
+        int | None, typer.Option(help="Replications (overrides the file's).", min=1)
+    ] = None,
     set_: SetOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no table.")] = False,
 ) -> None:
@@ -72,20 +86,34 @@ def run_command(
     except ScenarioError as exc:  # a sweep value that does not validate
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    except Runaway as exc:
+        err_console.print(
+            f"[bold red]error:[/] {scenario}: the run cannot end: {exc}",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(1) from None
     paths = write_results(results, directory, command=["dsim", *sys.argv[1:]])
     if not quiet:
         out_console.print(summary_table(results))
-        out_console.print(f"wrote {', '.join(p.name for p in paths)} to {directory}/ "
-                          f"({results.wall_time:.1f} s)", highlight=False)
+        out_console.print(
+            f"wrote {', '.join(p.name for p in paths)} to {directory}/ ({results.wall_time:.1f} s)",
+            highlight=False,
+        )
 
 
-def _run_with_progress(scenario: Scenario, replications: int | None, seed: int | None,
-                       quiet: bool) -> Results:
+def _run_with_progress(
+    scenario: Scenario, replications: int | None, seed: int | None, quiet: bool
+) -> Results:
     if quiet:
         return run(scenario, replications=replications, seed=seed)
-    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(),
-               TextColumn("{task.completed}/{task.total} runs"), TimeElapsedColumn(),
-               TimeRemainingColumn())
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} runs"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task(scenario.name, total=None)
 
@@ -108,13 +136,18 @@ def _cell(summary: pd.DataFrame, figure: str, percent: bool = False) -> str:
 
 
 def _number(x: float, digits: int = 3) -> str:
-    return f"{x:.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
+    return f"{x:.0f}" if abs(x) >= 10**digits else f"{x:.{digits}g}"
 
 
-SUMMARY_COLUMNS = [("eligible", "eligible", False), ("loss_rate", "lost", True),
-                   ("dup_rate", "duplicated", True), ("pending", "pending", False),
-                   ("latency_p50", "p50 (s)", False), ("latency_p99", "p99 (s)", False),
-                   ("publish_latency_p99", "publish p99 (s)", False)]
+SUMMARY_COLUMNS = [
+    ("eligible", "eligible", False),
+    ("loss_rate", "lost", True),
+    ("dup_rate", "duplicated", True),
+    ("pending", "pending", False),
+    ("latency_p50", "p50 (s)", False),
+    ("latency_p99", "p99 (s)", False),
+    ("publish_latency_p99", "publish p99 (s)", False),
+]
 """(figure, column title, shown in percent) of the summary table."""
 
 
@@ -127,16 +160,19 @@ def summary_table(results: Results) -> Table:
     varying = [k for k in results.by if k == "group" or summary[k].nunique() > 1]
     fixed = [str(summary[k].iloc[0]) for k in results.by if k not in varying]
     n = len(results.seeds)
-    table = Table(title=f"{', '.join(fixed)}: mean ±95% CI over {n} replication(s)",
-                  title_justify="left")
+    table = Table(
+        title=f"{', '.join(fixed)}: mean ±95% CI over {n} replication(s)", title_justify="left"
+    )
     for k in varying:
         table.add_column(k)
     for _, title, _ in SUMMARY_COLUMNS:
         table.add_column(title, justify="right")
     for ident, part in summary.groupby(results.by, sort=False):
         values = dict(zip(results.by, ident, strict=True))
-        table.add_row(*(str(values[k]) for k in varying),
-                      *(_cell(part, f, pct) for f, _, pct in SUMMARY_COLUMNS))
+        table.add_row(
+            *(str(values[k]) for k in varying),
+            *(_cell(part, f, pct) for f, _, pct in SUMMARY_COLUMNS),
+        )
     return table
 
 

@@ -39,6 +39,10 @@ def _fire(call: _Call) -> None:
 _FIRE = (_fire,)
 
 
+class Runaway(RuntimeError):
+    """A run that cannot end: simulated time stopped advancing."""
+
+
 class Clock:
     """One SimPy environment per run: simulated seconds, starting at 0."""
 
@@ -61,5 +65,28 @@ class Clock:
     def timeout(self, delay: float) -> simpy.Timeout:
         return self.env.timeout(delay)
 
-    def run(self, until: float) -> None:
-        self.env.run(until=until)
+    def run(self, until: float, stuck_after: int = 1_000_000) -> None:
+        """Process every event before ``until``; a zero-length run processes none.
+
+        Raises :class:`Runaway` if ``stuck_after`` events in a row happen at one simulated
+        instant: a loop of zero delays (zero latency, zero backoff, zero restart time) would
+        otherwise never end.
+        """
+        env = self.env
+        queue, step = env._queue, env.step
+        still = 0  # events processed without the clock moving
+        while queue and queue[0][0] < until:
+            now = env._now
+            for _ in range(4096):  # checked per chunk: as fast as env.run
+                if not queue or queue[0][0] >= until:
+                    break
+                step()
+            still = still + 4096 if env._now == now else 0
+            if still >= stuck_after:
+                raise Runaway(
+                    f"simulated time is stuck at {now:.6g} s after {still:,} events: a loop "
+                    "with no delay in it (zero latency, zero backoff or zero restart time "
+                    "around a refusal, a crash or a retry). Give one of them a positive value."
+                )
+        if until > env.now:
+            env.run(until=until)  # advance the clock to ``until`` exactly

@@ -72,27 +72,43 @@ class FaultInjector:
         self.horizon = horizon
         self.windows: list[FaultWindow] = []
 
-    def _open(self, target: str, kind: str, start: float, length: float, origin: str,
-              apply: Callable[[float], None]) -> None:
+    def _open(
+        self,
+        target: str,
+        kind: str,
+        start: float,
+        length: float,
+        origin: str,
+        apply: Callable[[float], None],
+    ) -> None:
         end = start + length
         self.windows.append(FaultWindow(target, kind, start, min(end, self.horizon), origin))
         apply(end)
 
-    def scheduled(self, target: str, kind: str, at: float, duration: float,
-                  apply: Callable[[float], None]) -> None:
+    def scheduled(
+        self, target: str, kind: str, at: float, duration: float, apply: Callable[[float], None]
+    ) -> None:
         """One window from ``at`` for ``duration``; ``apply(end)`` starts it."""
         if at >= self.horizon:
             return
-        self.clock.schedule(at, lambda _: self._open(target, kind, at, duration, "scheduled",
-                                                     apply))
+        self.clock.schedule(
+            at, lambda _: self._open(target, kind, at, duration, "scheduled", apply)
+        )
 
-    def random(self, target: str, kind: str, time_to_failure: Sampler, time_to_repair: Sampler,
-               apply: Callable[[float], None]) -> None:
+    def random(
+        self,
+        target: str,
+        kind: str,
+        time_to_failure: Sampler,
+        time_to_repair: Sampler,
+        apply: Callable[[float], None],
+    ) -> None:
         """Windows that keep coming: up for ``time_to_failure()``, down for ``time_to_repair()``."""
         self.clock.process(self._random(target, kind, time_to_failure, time_to_repair, apply))
 
-    def _random(self, target: str, kind: str, ttf: Sampler, ttr: Sampler,
-                apply: Callable[[float], None]) -> Generator[Any, Any, None]:
+    def _random(
+        self, target: str, kind: str, ttf: Sampler, ttr: Sampler, apply: Callable[[float], None]
+    ) -> Generator[Any, Any, None]:
         while True:
             yield self.clock.timeout(ttf())
             length = ttr()

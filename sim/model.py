@@ -28,13 +28,30 @@ from sim.streams import exponential_unit, generator, sampler, uniform
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 
 FIGURES = [
-    "produced", "refused", "eligible", "delivered", "pending", "lost", "duplicates",
-    "broker_duplicates", "loss_rate", "dup_rate", "reordered",
-    "latency_mean", *(f"latency_{q}" for q in QUANTILES),
-    "publish_latency_mean", *(f"publish_latency_{q}" for q in QUANTILES),
-    "attempts", "redeliveries", "wire_messages",
-    "broker_deduplicated", "consumer_deduplicated", "publish_rejected",
-    "producer_crashes", "broker_crashes", "consumer_crashes",
+    "produced",
+    "refused",
+    "eligible",
+    "delivered",
+    "pending",
+    "lost",
+    "duplicates",
+    "broker_duplicates",
+    "loss_rate",
+    "dup_rate",
+    "reordered",
+    "latency_mean",
+    *(f"latency_{q}" for q in QUANTILES),
+    "publish_latency_mean",
+    *(f"publish_latency_{q}" for q in QUANTILES),
+    "attempts",
+    "redeliveries",
+    "wire_messages",
+    "broker_deduplicated",
+    "consumer_deduplicated",
+    "publish_rejected",
+    "producer_crashes",
+    "broker_crashes",
+    "consumer_crashes",
     *(c.column for c in LOSS_CAUSES),
 ]
 """Every per-group figure of a run, in ``runs.csv`` column order (SPEC section 2 and extras)."""
@@ -61,8 +78,10 @@ class Simulation:
         delivery = scenario.delivery
         self.semantics = semantics = SEMANTICS[delivery.semantics]
         groups = scenario.consumers
-        rules = [GroupRule(c.join_at, delivery.pattern == "streaming" and c.start == "earliest")
-                 for c in groups]
+        rules = [
+            GroupRule(c.join_at, delivery.pattern == "streaming" and c.start == "earliest")
+            for c in groups
+        ]
         self.ledger = ledger = Ledger(rules, scenario.workload.producers)
 
         self.publish = self._link("publish", "publish")
@@ -71,17 +90,33 @@ class Simulation:
         self.consume_ack = [self._link("consume_ack", f"consume_ack:{c.name}") for c in groups]
 
         self.producers = [
-            Producer(i, clock, scenario.workload, delivery, semantics, scenario.duration, ledger,
-                     self.publish,
-                     interarrival=exponential_unit(self._rng(f"producer:{i}:arrivals")),
-                     jitter=uniform(self._rng(f"producer:{i}:backoff")))
+            Producer(
+                i,
+                clock,
+                scenario.workload,
+                delivery,
+                semantics,
+                scenario.duration,
+                ledger,
+                self.publish,
+                interarrival=exponential_unit(self._rng(f"producer:{i}:arrivals")),
+                jitter=uniform(self._rng(f"producer:{i}:backoff")),
+            )
             for i in range(scenario.workload.producers)
         ]
-        self.broker = Broker(clock, scenario.broker, delivery, semantics, ledger,
-                             sampler(scenario.broker.service_time, self._rng("broker:service")),
-                             self.publish_ack, self.producers)
-        self.pattern = make_pattern(delivery.pattern, clock, scenario, semantics, ledger,
-                                    self.deliver, self.consume_ack)
+        self.broker = Broker(
+            clock,
+            scenario.broker,
+            delivery,
+            semantics,
+            ledger,
+            sampler(scenario.broker.service_time, self._rng("broker:service")),
+            self.publish_ack,
+            self.producers,
+        )
+        self.pattern = make_pattern(
+            delivery.pattern, clock, scenario, semantics, ledger, self.deliver, self.consume_ack
+        )
         self.pattern.broker = self.broker
         self.broker.pattern = self.pattern
         for p in self.producers:
@@ -93,10 +128,17 @@ class Simulation:
             for i in range(c.instances):
                 name = f"consumer:{c.name}:{i}"
                 inst = ConsumerInstance(
-                    g, i, c, clock, semantics, delivery.atomic_dedup, ledger,
+                    g,
+                    i,
+                    c,
+                    clock,
+                    semantics,
+                    delivery.atomic_dedup,
+                    ledger,
                     service_time=sampler(c.service_time, self._rng(f"{name}:service")),
                     crash_draw=uniform(self._rng(f"{name}:crash")),
-                    restart_time=sampler(c.restart_time, self._rng(f"{name}:restart")))
+                    restart_time=sampler(c.restart_time, self._rng(f"{name}:restart")),
+                )
                 inst.pattern = self.pattern
                 self.pattern.attach(inst)
                 members.append(inst)
@@ -110,16 +152,25 @@ class Simulation:
 
     def _link(self, name: str, source: str) -> Link:
         settings = self.scenario.network.link(name)
-        return Link(name, self.clock, sampler(settings.latency, self._rng(f"link:{source}:latency")),
-                    settings.loss, settings.duplication,
-                    uniform(self._rng(f"link:{source}:loss")))
+        return Link(
+            name,
+            self.clock,
+            sampler(settings.latency, self._rng(f"link:{source}:latency")),
+            settings.loss,
+            settings.duplication,
+            uniform(self._rng(f"link:{source}:loss")),
+        )
 
     def _apply(self, target: str) -> Callable[[float], None]:
         """What opening a window on ``target`` does, given the window's end time."""
         kind, _, rest = target.partition(":")
         if kind == "link":
-            links = {"publish": [self.publish], "publish_ack": [self.publish_ack],
-                     "deliver": self.deliver, "consume_ack": self.consume_ack}[rest]
+            links = {
+                "publish": [self.publish],
+                "publish_ack": [self.publish_ack],
+                "deliver": self.deliver,
+                "consume_ack": self.consume_ack,
+            }[rest]
             return partition_window(self.clock, links)
         if kind == "broker":
             members: list[Any] = [self.broker]
@@ -143,16 +194,26 @@ class Simulation:
                 self.faults.scheduled(f.target, f.kind, f.at, f.duration, apply)  # type: ignore[arg-type]
             else:
                 rng = self._rng(f"fault:{k}:{f.target}")
-                self.faults.random(f.target, f.kind, sampler(Exponential(mean=f.mtbf), rng),
-                                   sampler(Exponential(mean=f.mttr), rng), apply)
+                self.faults.random(
+                    f.target,
+                    f.kind,
+                    sampler(Exponential(mean=f.mtbf), rng),
+                    sampler(Exponential(mean=f.mttr), rng),
+                    apply,
+                )
         for c, members in zip(self.scenario.consumers, self.instances, strict=True):
             if c.mtbf == float("inf"):
                 continue
             for inst in members:
                 name = f"consumer:{c.name}:{inst.index}"
                 rng = self._rng(f"{name}:failures")
-                self.faults.random(name, "crash", sampler(Exponential(mean=c.mtbf), rng),
-                                   sampler(Exponential(mean=c.mttr), rng), inst.fail)
+                self.faults.random(
+                    name,
+                    "crash",
+                    sampler(Exponential(mean=c.mtbf), rng),
+                    sampler(Exponential(mean=c.mttr), rng),
+                    inst.fail,
+                )
 
     def run(self) -> RunResult:
         clock = self.clock
@@ -200,8 +261,12 @@ class Simulation:
             causes = np.bincount(out["cause"][out["lost"]], minlength=len(LOSS_CAUSES) + 1)
             if causes[0]:
                 raise AssertionError(f"{causes[0]} losses in group {c.name!r} have no cause")
-            wire = (self.publish.sent + self.publish_ack.sent + self.deliver[g].sent
-                    + self.consume_ack[g].sent)
+            wire = (
+                self.publish.sent
+                + self.publish_ack.sent
+                + self.deliver[g].sent
+                + self.consume_ack[g].sent
+            )
             row = {
                 **shared,
                 "eligible": eligible,
@@ -228,10 +293,15 @@ class Simulation:
 
 def _describe(prefix: str, values: np.ndarray) -> dict[str, float]:
     if len(values) == 0:
-        return {f"{prefix}_mean": float("nan"), **{f"{prefix}_{q}": float("nan") for q in QUANTILES}}
+        return {
+            f"{prefix}_mean": float("nan"),
+            **{f"{prefix}_{q}": float("nan") for q in QUANTILES},
+        }
     qs = np.quantile(values, list(QUANTILES.values()))
-    return {f"{prefix}_mean": float(values.mean()),
-            **{f"{prefix}_{q}": float(v) for q, v in zip(QUANTILES, qs, strict=True)}}
+    return {
+        f"{prefix}_mean": float(values.mean()),
+        **{f"{prefix}_{q}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
+    }
 
 
 def simulate(scenario: Scenario, seed: int) -> RunResult:

@@ -70,8 +70,15 @@ class _Log:
 class _Storage:
     """What both patterns share: retention, crash wipes and the unconsumed count."""
 
-    def __init__(self, clock: Clock, scenario: Scenario, semantics: Semantics, ledger: Ledger,
-                 deliver: list[Link], commit: list[Link]):
+    def __init__(
+        self,
+        clock: Clock,
+        scenario: Scenario,
+        semantics: Semantics,
+        ledger: Ledger,
+        deliver: list[Link],
+        commit: list[Link],
+    ):
         self.clock = clock
         self.semantics = semantics
         self.ledger = ledger
@@ -147,8 +154,18 @@ class _Storage:
 class _StreamSession:
     """One consumer instance's session: its partitions, positions, and the fetch under way."""
 
-    __slots__ = ("awaiting", "commit_no", "fetch_no", "instance", "joined", "outstanding",
-                 "parked", "partitions", "position", "turn")
+    __slots__ = (
+        "awaiting",
+        "commit_no",
+        "fetch_no",
+        "instance",
+        "joined",
+        "outstanding",
+        "parked",
+        "partitions",
+        "position",
+        "turn",
+    )
 
     def __init__(self, instance: ConsumerInstance, partitions: list[int]):
         self.instance = instance
@@ -168,8 +185,15 @@ Record = tuple[int, int, int]
 
 
 class Streaming(_Storage):
-    def __init__(self, clock: Clock, scenario: Scenario, semantics: Semantics, ledger: Ledger,
-                 deliver: list[Link], commit: list[Link]):
+    def __init__(
+        self,
+        clock: Clock,
+        scenario: Scenario,
+        semantics: Semantics,
+        ledger: Ledger,
+        deliver: list[Link],
+        commit: list[Link],
+    ):
         super().__init__(clock, scenario, semantics, ledger, deliver, commit)
         self.partitions = scenario.partitions
         self.poll_interval = scenario.delivery.poll_interval
@@ -178,8 +202,9 @@ class Streaming(_Storage):
         self.started = [c.start == "earliest" for c in self.groups]
         self.committed = [[0 if s else unread] * self.partitions for s in self.started]
         self._sent_upto = [[0] * self.partitions for _ in self.groups]
-        self.readers: list[list[_StreamSession | None]] = [[None] * self.partitions
-                                                           for _ in self.groups]
+        self.readers: list[list[_StreamSession | None]] = [
+            [None] * self.partitions for _ in self.groups
+        ]
         self._sessions: list[_StreamSession] = []
 
     def _logs(self) -> list[_Log]:
@@ -279,8 +304,9 @@ class Streaming(_Storage):
                 self._redeliveries[g] += 1
             else:
                 sent_upto[p] = o + 1
-        arrived = self.deliver[g].send(self._on_records,
-                                       (s, inst.epoch, s.fetch_no, records, positions))
+        arrived = self.deliver[g].send(
+            self._on_records, (s, inst.epoch, s.fetch_no, records, positions)
+        )
         ledger = self.ledger
         for _, _, m in records:
             if arrived:
@@ -288,13 +314,13 @@ class Streaming(_Storage):
             else:
                 ledger.never_born(g, m, Cause.DELIVER_LOST)
         if not arrived:
-            self.clock.schedule(self.ack_timeout, self._on_fetch_timeout,
-                                (s, inst.epoch, s.fetch_no))
+            self.clock.schedule(
+                self.ack_timeout, self._on_fetch_timeout, (s, inst.epoch, s.fetch_no)
+            )
 
     def _poll(self, payload: tuple[_StreamSession, int, int]) -> None:
         s, epoch, fetch_no = payload
-        if s.instance.up and epoch == s.instance.epoch and fetch_no == s.fetch_no \
-                and s.outstanding:
+        if s.instance.up and epoch == s.instance.epoch and fetch_no == s.fetch_no and s.outstanding:
             self._serve(s)
 
     def _on_fetch_timeout(self, payload: tuple[_StreamSession, int, int]) -> None:
@@ -303,8 +329,9 @@ class Streaming(_Storage):
             s.outstanding = False
             self.want_more(s.instance)
 
-    def _on_commit(self, payload: tuple[_StreamSession, int, int, tuple[tuple[int, int], ...]]
-                   ) -> None:
+    def _on_commit(
+        self, payload: tuple[_StreamSession, int, int, tuple[tuple[int, int], ...]]
+    ) -> None:
         s, epoch, commit_no, offsets = payload
         if not self.broker.up:
             return
@@ -339,15 +366,22 @@ class Streaming(_Storage):
 
     def want_more(self, instance: ConsumerInstance) -> None:
         s: _StreamSession = instance.session
-        if (not instance.up or not s.joined or s.outstanding or s.awaiting is not None
-                or not s.partitions or len(instance.buffer) >= self.prefetch):
+        if (
+            not instance.up
+            or not s.joined
+            or s.outstanding
+            or s.awaiting is not None
+            or not s.partitions
+            or len(instance.buffer) >= self.prefetch
+        ):
             return
         s.outstanding = True
         s.fetch_no += 1
         self._serve(s)
 
-    def _on_records(self, payload: tuple[_StreamSession, int, int, list[Record],
-                                         list[tuple[int, int]]]) -> None:
+    def _on_records(
+        self, payload: tuple[_StreamSession, int, int, list[Record], list[tuple[int, int]]]
+    ) -> None:
         s, epoch, fetch_no, records, positions = payload
         inst = s.instance
         g = inst.g
@@ -392,8 +426,9 @@ class Streaming(_Storage):
     def processed(self, instance: ConsumerInstance, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
             p, o = token
-            self.commit[instance.g].send(self._on_commit, (instance.session, instance.epoch, 0,
-                                                           ((p, o + 1),)))
+            self.commit[instance.g].send(
+                self._on_commit, (instance.session, instance.epoch, 0, ((p, o + 1),))
+            )
 
     def instance_down(self, instance: ConsumerInstance) -> None:
         s: _StreamSession = instance.session
@@ -427,8 +462,15 @@ class _PushSession:
 
 
 class PubSub(_Storage):
-    def __init__(self, clock: Clock, scenario: Scenario, semantics: Semantics, ledger: Ledger,
-                 deliver: list[Link], commit: list[Link]):
+    def __init__(
+        self,
+        clock: Clock,
+        scenario: Scenario,
+        semantics: Semantics,
+        ledger: Ledger,
+        deliver: list[Link],
+        commit: list[Link],
+    ):
         super().__init__(clock, scenario, semantics, ledger, deliver, commit)
         self.log = _Log()
         groups = range(len(self.groups))
@@ -613,8 +655,14 @@ class PubSub(_Storage):
         self._push(instance.g)
 
 
-def make_pattern(name: str, clock: Clock, scenario: Scenario, semantics: Semantics,
-                 ledger: Ledger, deliver: list[Link], commit: list[Link]) -> Streaming | PubSub:
+def make_pattern(
+    name: str,
+    clock: Clock,
+    scenario: Scenario,
+    semantics: Semantics,
+    ledger: Ledger,
+    deliver: list[Link],
+    commit: list[Link],
+) -> Streaming | PubSub:
     kinds: dict[str, type[Streaming] | type[PubSub]] = {"streaming": Streaming, "pubsub": PubSub}
     return kinds[name](clock, scenario, semantics, ledger, deliver, commit)
-

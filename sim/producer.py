@@ -12,9 +12,11 @@ pending timer at the earliest live deadline is enough. Retries still happen at e
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from typing import TYPE_CHECKING
 
+from sim.broker import Answer
 from sim.clock import Clock
 from sim.faults import Crashable
 from sim.ledger import Cause, Ledger
@@ -22,8 +24,6 @@ from sim.network import Link
 from sim.scenario import Delivery, Workload
 from sim.semantics import Semantics
 from sim.streams import Sampler
-
-from sim.broker import Answer
 
 if TYPE_CHECKING:
     from sim.broker import Broker
@@ -39,7 +39,7 @@ def rate_segments(workload: Workload, duration: float) -> list[tuple[float, floa
         cuts.update(t for t in (s.at, s.at + s.duration) if 0.0 < t < duration)
     points = sorted(cuts)
     segments = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         rates = [s.rate for s in workload.spikes if s.at <= start < s.at + s.duration]
         segments.append((start, end, max(rates) if rates else workload.rate))
     return segments
@@ -91,6 +91,8 @@ class Producer(Crashable):
         self._sequenced = semantics.idempotent_publish and delivery.dedup == "sequence"
         self._by_seq: dict[int, int] = {}
         """Sequence number -> unacked message (sequence dedup only)."""
+        self._gap: set[int] = set()
+        """Messages refused as out of order although their predecessor was acked."""
         self.session = 0
         self.session_first = [0]
         """First sequence number of each session, registered with the broker when it opens."""
@@ -144,8 +146,9 @@ class Producer(Crashable):
         if attempt == 1 and self._window:
             self._in_flight += 1
         self.attempts += 1
-        arrived = self.link.send(self.broker.on_publish_arrives,
-                                 (self.index, m, attempt, self.session))
+        arrived = self.link.send(
+            self.broker.on_publish_arrives, (self.index, m, attempt, self.session)
+        )
         if arrived:
             self.ledger.pre_born(m, arrived)
         else:
@@ -200,6 +203,7 @@ class Producer(Crashable):
         del self.outbox[m]
         if self._sequenced:
             del self._by_seq[self.ledger.seq[m]]
+            self._gap.discard(m)
         if self._window:
             self._in_flight -= 1
             while self._unsent and self._in_flight < self._window:
@@ -252,8 +256,11 @@ class Producer(Crashable):
             return
         if self.ledger.seq[m] - 1 in self._by_seq:
             self.outbox[m] = -attempt  # resent by _unblock_after
-        else:
+        elif m not in self._gap:
+            self._gap.add(m)  # the predecessor was acked: its store may just have overtaken
             self._send(m)
+        else:  # refused again: the broker lost the predecessor (a crash), a gap for good
+            self._new_session()
 
     def _unblock_after(self, m: int) -> None:
         """Go-back-N: resend, in order, every waiting message right behind ``m``."""
@@ -265,6 +272,7 @@ class Producer(Crashable):
             seq += 1
 
     def _new_session(self) -> None:
+        self._gap.clear()
         self.session += 1
         pending = sorted(self._by_seq)
         self.session_first.append(pending[0] if pending else self.seq)

@@ -49,12 +49,15 @@ Progress = Callable[[int, int], None]
 def sweep_points(sweep: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The cartesian product of a sweep table, in the order its keys were written."""
     keys = list(sweep)
-    return [dict(zip(keys, values, strict=True)) for values in
-            itertools.product(*(sweep[k] for k in keys))]
+    return [
+        dict(zip(keys, values, strict=True))
+        for values in itertools.product(*(sweep[k] for k in keys))
+    ]
 
 
-def points_of(scenario: Scenario, sweep: Mapping[str, Sequence[Any]] | None = None
-              ) -> tuple[dict[str, list[Any]], list[tuple[dict[str, Any], Scenario]]]:
+def points_of(
+    scenario: Scenario, sweep: Mapping[str, Sequence[Any]] | None = None
+) -> tuple[dict[str, list[Any]], list[tuple[dict[str, Any], Scenario]]]:
     """Validate every point of a sweep up front, so a bad value fails before anything runs."""
     table = {k: list(v) for k, v in (sweep if sweep is not None else scenario.sweep).items()}
     base = scenario.model_copy(update={"sweep": {}})
@@ -68,32 +71,57 @@ def points_of(scenario: Scenario, sweep: Mapping[str, Sequence[Any]] | None = No
     return table, points
 
 
-def run(scenario: Scenario, replications: int | None = None, seed: int | None = None,
-        sweep: Mapping[str, Sequence[Any]] | None = None,
-        progress: Progress | None = None) -> Results:
+def run(
+    scenario: Scenario,
+    replications: int | None = None,
+    seed: int | None = None,
+    sweep: Mapping[str, Sequence[Any]] | None = None,
+    progress: Progress | None = None,
+) -> Results:
     """Run every replication of every sweep point; return tidy results."""
     started = time.perf_counter()
     n = replications if replications is not None else scenario.replications
     base_seed = scenario.seed if seed is None else seed
     if (n, base_seed) != (scenario.replications, scenario.seed):
-        scenario = scenario.with_values({"seed": base_seed, "replications": n},
-                                        source="run() arguments")
+        scenario = scenario.with_values(
+            {"seed": base_seed, "replications": n}, source="run() arguments"
+        )
     seeds = replication_seeds(base_seed, n)
     table, points = points_of(scenario, sweep)
     rows: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
     total, done = len(points) * n, 0
     for values, point in points:
-        ident = {"scenario": scenario.name, "semantics": point.delivery.semantics,
-                 "pattern": point.delivery.pattern, **values}
+        ident = {
+            "scenario": scenario.name,
+            "semantics": point.delivery.semantics,
+            "pattern": point.delivery.pattern,
+            **values,
+        }
         for r, s in enumerate(seeds):
             result = simulate(point, s)
             for row in result.rows:
-                rows.append({**ident, "group": row["group"], "replication": r, "seed": s,
-                             **{k: row[k] for k in FIGURES}})
-            windows += [{**ident, "replication": r, "target": w.target, "kind": w.kind,
-                         "start": w.start, "end": w.end, "origin": w.origin}
-                        for w in result.windows]
+                rows.append(
+                    {
+                        **ident,
+                        "group": row["group"],
+                        "replication": r,
+                        "seed": s,
+                        **{k: row[k] for k in FIGURES},
+                    }
+                )
+            windows += [
+                {
+                    **ident,
+                    "replication": r,
+                    "target": w.target,
+                    "kind": w.kind,
+                    "start": w.start,
+                    "end": w.end,
+                    "origin": w.origin,
+                }
+                for w in result.windows
+            ]
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -101,6 +129,12 @@ def run(scenario: Scenario, replications: int | None = None, seed: int | None = 
     by = [*KEYS, *table, "group"]
     summary = summarize(runs, by, FIGURES)
     fault_columns = [*KEYS, *table, "replication", "target", "kind", "start", "end", "origin"]
-    return Results(scenario=scenario, runs=runs, summary=summary,
-                   faults=pd.DataFrame(windows, columns=fault_columns), seeds=seeds,
-                   sweep=table, wall_time=time.perf_counter() - started)
+    return Results(
+        scenario=scenario,
+        runs=runs,
+        summary=summary,
+        faults=pd.DataFrame(windows, columns=fault_columns),
+        seeds=seeds,
+        sweep=table,
+        wall_time=time.perf_counter() - started,
+    )

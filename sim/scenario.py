@@ -224,7 +224,9 @@ class Fault(_Model):
         scheduled = self.at is not None or self.duration is not None
         random = self.mtbf is not None or self.mttr is not None
         if scheduled and random:
-            raise ValueError("expected either at/duration (scheduled) or mtbf/mttr (random), not both")
+            raise ValueError(
+                "expected either at/duration (scheduled) or mtbf/mttr (random), not both"
+            )
         if scheduled and (self.at is None or self.duration is None):
             raise ValueError("a scheduled fault needs both 'at' and 'duration'")
         if random and (self.mtbf is None or self.mttr is None):
@@ -250,7 +252,8 @@ class Scenario(_Model):
     broker: Broker = Broker()
     network: Network = Network()
     consumers: Annotated[list[ConsumerGroup], Field(min_length=1)] = Field(
-        default_factory=lambda: [ConsumerGroup()])
+        default_factory=lambda: [ConsumerGroup()]
+    )
     faults: list[Fault] = Field(default_factory=list)
     sweep: dict[str, list[Any]] = Field(default_factory=dict)
 
@@ -333,7 +336,9 @@ def _format_path(loc: Iterable[Any]) -> str:
 
 def _describe(value: Any) -> str:
     kinds = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table"}
-    kind = kinds.get(type(value), "array" if isinstance(value, list | tuple) else type(value).__name__)
+    kind = kinds.get(
+        type(value), "array" if isinstance(value, list | tuple) else type(value).__name__
+    )
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
@@ -381,8 +386,12 @@ def _message(error: Mapping[str, Any], parent_fields: Iterable[str]) -> str:
         return f"expected {_EXPECTED_TYPE[kind]}; got {_describe(value)}"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
         bound = next(iter(ctx.values()))
-        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
-                "less_than": "<"}[kind]
+        sign = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
         return f"expected a value {sign} {bound}; got {_describe(value)}"
     if kind == "string_pattern_mismatch":
         return f"expected letters, digits, '-' or '_' only; got {_describe(value)}"
@@ -400,8 +409,13 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
         if isinstance(item, int) or model is None:
             continue
         if item in DISTRIBUTIONS:
-            model = {"constant": Constant, "exponential": Exponential, "uniform": Uniform,
-                     "lognormal": LogNormal, "normal": Normal}[item]
+            model = {
+                "constant": Constant,
+                "exponential": Exponential,
+                "uniform": Uniform,
+                "lognormal": LogNormal,
+                "normal": Normal,
+            }[item]
             continue
         fields = getattr(model, "model_fields", {})
         if item not in fields:
@@ -448,22 +462,33 @@ def _cross_checks(s: Scenario) -> list[Problem]:
     seen: dict[str, int] = {}
     for i, c in enumerate(s.consumers):
         if c.name in seen:
-            problems.append(Problem(f"consumers[{i}].name",
-                                    f"consumer name {c.name!r} is already used by consumers[{seen[c.name]}]"))
+            problems.append(
+                Problem(
+                    f"consumers[{i}].name",
+                    f"consumer name {c.name!r} is already used by consumers[{seen[c.name]}]",
+                )
+            )
         seen.setdefault(c.name, i)
     targets = _targets(s)
     for i, f in enumerate(s.faults):
         if f.target not in targets:
             close = difflib.get_close_matches(f.target, list(targets), n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append(Problem(
-                f"faults[{i}].target",
-                f"no such target {f.target!r}{hint} (expected broker, producer, producer:<n>, "
-                "consumer:<group>, consumer:<group>:<n> or link:<publish|publish_ack|deliver|"
-                "consume_ack>)"))
+            problems.append(
+                Problem(
+                    f"faults[{i}].target",
+                    f"no such target {f.target!r}{hint} (expected broker, producer, producer:<n>, "
+                    "consumer:<group>, consumer:<group>:<n> or link:<publish|publish_ack|deliver|"
+                    "consume_ack>)",
+                )
+            )
         elif targets[f.target] != f.kind:
-            problems.append(Problem(f"faults[{i}].kind",
-                                    f"a {f.target} takes kind = {targets[f.target]!r}; got {f.kind!r}"))
+            problems.append(
+                Problem(
+                    f"faults[{i}].kind",
+                    f"a {f.target} takes kind = {targets[f.target]!r}; got {f.kind!r}",
+                )
+            )
     for key, values in s.sweep.items():
         if not values:
             problems.append(Problem(f'sweep."{key}"', "expected a non-empty array of values"))
@@ -570,7 +595,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise ScenarioError(str(path), [Problem("", "no such file")]) from None
     except IsADirectoryError:
-        raise ScenarioError(str(path), [Problem("", "is a directory, expected a .toml file")]) from None
+        raise ScenarioError(
+            str(path), [Problem("", "is a directory, expected a .toml file")]
+        ) from None
     except (UnicodeDecodeError, OSError) as exc:
         raise ScenarioError(str(path), [Problem("", f"cannot read: {exc}")]) from None
     try:

@@ -17,8 +17,9 @@ from scipy import stats as scipy_stats
 CONFIDENCE = 0.95
 
 
-def t_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
-               ) -> tuple[float, float, float, float, int]:
+def t_interval(
+    values: Sequence[float] | np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[float, float, float, float, int]:
     """(mean, sd, ci_low, ci_high, n) of the non-NaN ``values``."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
@@ -33,8 +34,9 @@ def t_interval(values: Sequence[float] | np.ndarray, confidence: float = CONFIDE
     return (mean, sd, mean - half, mean + half, n)
 
 
-def summarize(runs: pd.DataFrame, by: list[str], figures: list[str],
-              confidence: float = CONFIDENCE) -> pd.DataFrame:
+def summarize(
+    runs: pd.DataFrame, by: list[str], figures: list[str], confidence: float = CONFIDENCE
+) -> pd.DataFrame:
     """One row per group of ``by`` and figure: ``n, mean, sd, ci_low, ci_high`` (tidy)."""
     long = runs.melt(id_vars=by, value_vars=figures, var_name="figure")
     long["figure"] = pd.Categorical(long["figure"], categories=figures, ordered=True)

@@ -25,13 +25,13 @@ Sampler = Callable[[], float]
 
 
 def replication_seeds(seed: int, replications: int) -> list[int]:
-    """Independent 64-bit seeds for replications 0..n-1 of a scenario seed.
+    """Independent 63-bit seeds (they fit a signed 64-bit column) for replications 0..n-1.
 
     Replication ``r`` gets the same seed whatever the number of replications, so adding
     replications extends a study instead of changing it.
     """
     children = np.random.SeedSequence(seed).spawn(replications)
-    return [int(child.generate_state(1, np.uint64)[0]) for child in children]
+    return [int(child.generate_state(1, np.uint64)[0] >> 1) for child in children]
 
 
 def generator(seed: int, source: str) -> np.random.Generator:

@@ -54,7 +54,8 @@ def check_invariants(row: dict[str, Any]) -> None:
 def within(observed: float, expected: float, se: float, k: float = 4.0) -> None:
     """``observed`` lies within ``k`` standard errors of ``expected``."""
     assert abs(observed - expected) <= k * se, (
-        f"observed {observed:.6g}, expected {expected:.6g} ± {k}×{se:.3g}")
+        f"observed {observed:.6g}, expected {expected:.6g} ± {k}×{se:.3g}"
+    )
 
 
 @pytest.fixture(params=["streaming", "pubsub"])

@@ -33,8 +33,12 @@ def base(**extra):
 
 def test_at_most_once_loses_the_publish_loss_probability(pattern: str) -> None:
     p = 0.1
-    row = run_one(base(delivery={"semantics": "at-most-once", "pattern": pattern},
-                       network={"publish": {"loss": p}}))
+    row = run_one(
+        base(
+            delivery={"semantics": "at-most-once", "pattern": pattern},
+            network={"publish": {"loss": p}},
+        )
+    )
     n = row["eligible"]
     within(row["loss_rate"], p, math.sqrt(p * (1 - p) / n))
     assert row["lost"] == row["lost_publish_lost"]
@@ -44,8 +48,12 @@ def test_at_most_once_loses_the_publish_loss_probability(pattern: str) -> None:
 
 def test_at_least_once_duplicates_q_over_1_minus_q_under_ack_loss(pattern: str) -> None:
     q = 0.1
-    row = run_one(base(delivery={"semantics": "at-least-once", "pattern": pattern},
-                       network={"publish_ack": {"loss": q}}))
+    row = run_one(
+        base(
+            delivery={"semantics": "at-least-once", "pattern": pattern},
+            network={"publish_ack": {"loss": q}},
+        )
+    )
     # stored copies per message are geometric: K - 1 has mean q/(1-q), variance q/(1-q)^2
     n = row["eligible"]
     within(row["dup_rate"], q / (1 - q), math.sqrt(q / (1 - q) ** 2 / n))
@@ -55,8 +63,12 @@ def test_at_least_once_duplicates_q_over_1_minus_q_under_ack_loss(pattern: str) 
 
 def test_attempts_and_duplicates_under_publish_and_ack_loss() -> None:
     p, q = 0.2, 0.1
-    row = run_one(base(delivery={"semantics": "at-least-once"},
-                       network={"publish": {"loss": p}, "publish_ack": {"loss": q}}))
+    row = run_one(
+        base(
+            delivery={"semantics": "at-least-once"},
+            network={"publish": {"loss": p}, "publish_ack": {"loss": q}},
+        )
+    )
     n = row["produced"]
     s = (1 - p) * (1 - q)  # an attempt succeeds: stored and acked
     within(row["attempts"] / n, 1 / s, math.sqrt((1 - s) / s**2 / n))
@@ -70,29 +82,54 @@ def test_attempts_and_duplicates_under_publish_and_ack_loss() -> None:
 
 def test_max_attempts_gives_up_with_probability_p_to_the_k() -> None:
     p, k = 0.3, 3
-    row = run_one(base(delivery={"semantics": "at-least-once", "max_attempts": k},
-                       network={"publish": {"loss": p}}))
+    row = run_one(
+        base(
+            delivery={"semantics": "at-least-once", "max_attempts": k},
+            network={"publish": {"loss": p}},
+        )
+    )
     n = row["eligible"]
     within(row["loss_rate"], p**k, math.sqrt(p**k * (1 - p**k) / n))
     assert row["lost"] == row["lost_producer_gave_up"]
     assert row["duplicates"] == 0
 
 
-@pytest.mark.parametrize("dedup", [{"dedup": "id"}, {"dedup": "sequence", "max_in_flight": 5}],
-                         ids=["id", "sequence"])
+@pytest.mark.parametrize(
+    "dedup", [{"dedup": "id"}, {"dedup": "sequence", "max_in_flight": 5}], ids=["id", "sequence"]
+)
 def test_exactly_once_survives_every_per_message_fault_at_once(pattern: str, dedup: dict) -> None:
     """Sequence dedup needs a bounded window: see test_sequence_dedup_needs_a_window."""
-    row = run_one(base(
-        duration=40.0, drain=60.0, workload={"rate": 30.0},
-        delivery={"semantics": "exactly-once", "pattern": pattern, "ack_timeout": 0.05,
-                  **dedup},
-        network={"loss": 0.1, "duplication": 0.05,
-                 "latency": {"dist": "exponential", "mean": 0.002}},
-        consumers=[{"name": "c", "instances": 2, "crash_before_process": 0.02,
-                    "crash_after_process": 0.02, "restart_time": const(0.01),
+    row = run_one(
+        base(
+            duration=40.0,
+            drain=60.0,
+            workload={"rate": 30.0},
+            delivery={
+                "semantics": "exactly-once",
+                "pattern": pattern,
+                "ack_timeout": 0.05,
+                **dedup,
+            },
+            network={
+                "loss": 0.1,
+                "duplication": 0.05,
+                "latency": {"dist": "exponential", "mean": 0.002},
+            },
+            consumers=[
+                {
+                    "name": "c",
+                    "instances": 2,
+                    "crash_before_process": 0.02,
+                    "crash_after_process": 0.02,
+                    "restart_time": const(0.01),
                     "service_time": {"dist": "exponential", "mean": 0.001},
-                    "mtbf": 5.0, "mttr": 0.2}],
-        faults=[{"target": "broker", "at": 10.0, "duration": 1.0}]))
+                    "mtbf": 5.0,
+                    "mttr": 0.2,
+                }
+            ],
+            faults=[{"target": "broker", "at": 10.0, "duration": 1.0}],
+        )
+    )
     assert row["produced"] > 1000
     assert row["lost"] == 0
     assert row["pending"] == 0
@@ -106,8 +143,12 @@ def test_exactly_once_survives_every_per_message_fault_at_once(pattern: str, ded
 def test_sequence_dedup_needs_a_window() -> None:
     """Without ``max_in_flight``, every lost attempt makes all later ones out of order, and
     resending them (go-back-N) costs more than the link can carry: the backlog only grows."""
-    settings = dict(duration=20.0, drain=20.0, workload={"rate": 30.0},
-                    network={"loss": 0.1, "latency": {"dist": "exponential", "mean": 0.002}})
+    settings = dict(
+        duration=20.0,
+        drain=20.0,
+        workload={"rate": 30.0},
+        network={"loss": 0.1, "latency": {"dist": "exponential", "mean": 0.002}},
+    )
     eo = {"semantics": "exactly-once", "dedup": "sequence", "ack_timeout": 0.05}
     windowed = run_one(base(delivery={**eo, "max_in_flight": 5}, **settings))
     unbounded = run_one(base(delivery=eo, **settings))
@@ -118,12 +159,22 @@ def test_sequence_dedup_needs_a_window() -> None:
 
 def test_pubsub_redelivers_after_crash_after_process_and_lost_acks() -> None:
     c, a = 0.05, 0.1
-    row = run_one(base(
-        workload={"rate": 40.0}, broker={"prefetch": 1},
-        delivery={"semantics": "at-least-once", "pattern": "pubsub", "ack_timeout": 0.05},
-        network={"consume_ack": {"loss": a}},
-        consumers=[{"name": "c", "crash_after_process": c, "restart_time": const(0.01),
-                    "service_time": {"dist": "exponential", "mean": 0.001}}]))
+    row = run_one(
+        base(
+            workload={"rate": 40.0},
+            broker={"prefetch": 1},
+            delivery={"semantics": "at-least-once", "pattern": "pubsub", "ack_timeout": 0.05},
+            network={"consume_ack": {"loss": a}},
+            consumers=[
+                {
+                    "name": "c",
+                    "crash_after_process": c,
+                    "restart_time": const(0.01),
+                    "service_time": {"dist": "exponential", "mean": 0.001},
+                }
+            ],
+        )
+    )
     # one copy at a time: applications per message are geometric with success (1-c)(1-a)
     s = (1 - c) * (1 - a)
     n = row["eligible"]
@@ -134,9 +185,17 @@ def test_pubsub_redelivers_after_crash_after_process_and_lost_acks() -> None:
 def test_non_atomic_dedup_lets_crashes_between_writes_duplicate() -> None:
     c = 0.05
     settings = dict(
-        workload={"rate": 40.0}, broker={"prefetch": 1},
-        consumers=[{"name": "c", "crash_after_process": c, "restart_time": const(0.01),
-                    "service_time": {"dist": "exponential", "mean": 0.001}}])
+        workload={"rate": 40.0},
+        broker={"prefetch": 1},
+        consumers=[
+            {
+                "name": "c",
+                "crash_after_process": c,
+                "restart_time": const(0.01),
+                "service_time": {"dist": "exponential", "mean": 0.001},
+            }
+        ],
+    )
     eo = {"semantics": "exactly-once", "pattern": "pubsub", "ack_timeout": 0.05}
     atomic = run_one(base(delivery={**eo, "atomic_dedup": True}, **settings))
     split = run_one(base(delivery={**eo, "atomic_dedup": False}, **settings))
@@ -147,8 +206,12 @@ def test_non_atomic_dedup_lets_crashes_between_writes_duplicate() -> None:
 
 def test_a_zero_dedup_window_lets_the_broker_store_duplicates_but_not_the_effect() -> None:
     q = 0.1
-    row = run_one(base(delivery={"semantics": "exactly-once", "dedup_window": 0.0},
-                       network={"publish_ack": {"loss": q}}))
+    row = run_one(
+        base(
+            delivery={"semantics": "exactly-once", "dedup_window": 0.0},
+            network={"publish_ack": {"loss": q}},
+        )
+    )
     n = row["produced"]
     within(row["broker_duplicates"] / n, q / (1 - q), math.sqrt(q / (1 - q) ** 2 / n))
     assert row["duplicates"] == 0
@@ -156,16 +219,21 @@ def test_a_zero_dedup_window_lets_the_broker_store_duplicates_but_not_the_effect
 
 
 def test_lost_commits_alone_never_duplicate_in_streaming() -> None:
-    row = run_one(base(delivery={"semantics": "at-least-once", "pattern": "streaming"},
-                       network={"consume_ack": {"loss": 0.3}}))
+    row = run_one(
+        base(
+            delivery={"semantics": "at-least-once", "pattern": "streaming"},
+            network={"consume_ack": {"loss": 0.3}},
+        )
+    )
     assert row["duplicates"] == 0 and row["redeliveries"] == 0 and row["lost"] == 0
 
 
 def test_lost_deliveries_are_refetched_in_streaming_but_lost_in_pubsub() -> None:
     p = 0.2
     amo = {"semantics": "at-most-once"}
-    stream = run_one(base(delivery={**amo, "pattern": "streaming"},
-                          network={"deliver": {"loss": p}}))
+    stream = run_one(
+        base(delivery={**amo, "pattern": "streaming"}, network={"deliver": {"loss": p}})
+    )
     assert stream["lost"] == 0 and stream["redeliveries"] > 0
     push = run_one(base(delivery={**amo, "pattern": "pubsub"}, network={"deliver": {"loss": p}}))
     n = push["eligible"]
@@ -205,10 +273,21 @@ def test_the_broker_is_an_m_m_c_station(lam: float, mu: float, servers: int) -> 
     """Zero network latency: the publish latency is the broker's sojourn time."""
     from tests.conftest import merge
 
-    s = scenario(**merge(QUEUE, {
-        "workload": {"rate": lam},
-        "broker": {"servers": servers, "service_time": {"dist": "exponential", "mean": 1 / mu}},
-        "consumers": [{"name": "c", "service_time": {"dist": "exponential", "mean": 0.0005}}]}))
+    s = scenario(
+        **merge(
+            QUEUE,
+            {
+                "workload": {"rate": lam},
+                "broker": {
+                    "servers": servers,
+                    "service_time": {"dist": "exponential", "mean": 1 / mu},
+                },
+                "consumers": [
+                    {"name": "c", "service_time": {"dist": "exponential", "mean": 0.0005}}
+                ],
+            },
+        )
+    )
     mean, se = _mean_over_replications(s, "publish_latency_mean")
     expected = 1 / (mu - lam) if servers == 1 else erlang_c_sojourn(lam, mu, servers)
     within(mean, expected, se)
@@ -220,11 +299,18 @@ def test_broker_and_consumer_form_a_jackson_tandem(pattern: str) -> None:
     from tests.conftest import merge
 
     lam, mu_broker, mu_consumer = 100.0, 200.0, 250.0
-    s = scenario(**merge(QUEUE, {
-        "workload": {"rate": lam},
-        "delivery": {"pattern": pattern},
-        "broker": {"service_time": {"dist": "exponential", "mean": 1 / mu_broker}},
-        "consumers": [{"name": "c",
-                       "service_time": {"dist": "exponential", "mean": 1 / mu_consumer}}]}))
+    s = scenario(
+        **merge(
+            QUEUE,
+            {
+                "workload": {"rate": lam},
+                "delivery": {"pattern": pattern},
+                "broker": {"service_time": {"dist": "exponential", "mean": 1 / mu_broker}},
+                "consumers": [
+                    {"name": "c", "service_time": {"dist": "exponential", "mean": 1 / mu_consumer}}
+                ],
+            },
+        )
+    )
     mean, se = _mean_over_replications(s, "latency_mean")
     within(mean, 1 / (mu_broker - lam) + 1 / (mu_consumer - lam), se)
