@@ -58,9 +58,16 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     out_console.print(
         f"{scenario}: valid scenario {loaded.name!r} "
         f"({loaded.delivery.semantics}, {loaded.delivery.pattern}, "
-        f"{len(loaded.consumers)} consumer group(s), {len(loaded.faults)} fault(s))",
+        f"{len(loaded.consumers)} consumer group(s), {len(loaded.faults)} fault(s)"
+        f"{_sweep_note(loaded)})",
         highlight=False,
     )
+
+
+def _sweep_note(scenario: Scenario) -> str:
+    if not scenario.sweep:
+        return ""
+    return f", a sweep of {math.prod(len(v) for v in scenario.sweep.values())} points"
 
 
 @app.command(name="run")
@@ -157,7 +164,10 @@ def summary_table(results: Results) -> Table:
     Key columns with one value across the study move to the title.
     """
     summary = results.summary
-    varying = [k for k in results.by if k == "group" or summary[k].nunique() > 1]
+    redundant = {"delivery.semantics", "delivery.pattern"}  # the semantics/pattern columns
+    varying = [
+        k for k in results.by if k == "group" or (k not in redundant and summary[k].nunique() > 1)
+    ]
     fixed = [str(summary[k].iloc[0]) for k in results.by if k not in varying]
     n = len(results.seeds)
     table = Table(

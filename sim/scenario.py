@@ -286,7 +286,10 @@ class Scenario(_Model):
         """A copy with dotted keys set (``delivery.semantics``, ``consumers.billing.instances``)."""
         raw = self.model_dump(mode="python")
         for key, value in values.items():
-            set_path(raw, key, value)
+            try:
+                set_path(raw, key, value)
+            except KeyError as exc:
+                raise ScenarioError(source, [Problem(key, str(exc.args[0]))]) from None
         return validate(raw, source=source)
 
 
@@ -582,10 +585,31 @@ def validate(raw: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:
         scenario = Scenario.model_validate(dict(raw))
     except ValidationError as exc:
         raise ScenarioError(source, problems_from(exc)) from None
-    problems = _cross_checks(scenario)
+    problems = _cross_checks(scenario) or _sweep_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
+
+
+def _sweep_problems(s: Scenario) -> list[Problem]:
+    """Each swept value must make a valid scenario on its own."""
+    if not s.sweep:
+        return []
+    base = s.model_copy(update={"sweep": {}})
+    problems = []
+    for key, values in s.sweep.items():
+        for i, value in enumerate(values):
+            try:
+                base.with_values({key: value})
+            except ScenarioError as exc:
+                problems += [
+                    Problem(f'sweep."{key}"[{i}]', f"{p.path}: {p.message}") for p in exc.problems
+                ]
+                break
+            except KeyError as exc:
+                problems.append(Problem(f'sweep."{key}"', str(exc.args[0])))
+                break
+    return problems
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -478,3 +479,26 @@ def test_errors_are_not_hard_wrapped_when_stderr_is_not_a_terminal(tmp_path):
     stderr = plain(result.stderr)
     assert f"error: {path}: invalid scenario" in stderr, stderr
     assert "  drain: expected a value >= 0" in stderr
+
+
+def test_a_sweep_runs_every_point_on_the_same_replication_seeds(tmp_path):
+    text = TINY + '\n[sweep]\n"delivery.semantics" = ["at-most-once", "at-least-once"]\n'
+    text += '"network.publish_ack.loss" = [0.0, 0.3]\n'
+    out = tmp_path / "o"
+    run_ok(write(tmp_path, text), "--out", out, "--replications", "2", "--quiet")
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs.columns[:5]) == [
+        "scenario",
+        "semantics",
+        "pattern",
+        "delivery.semantics",
+        "network.publish_ack.loss",
+    ]
+    points = runs.groupby(["delivery.semantics", "network.publish_ack.loss"])
+    assert points.ngroups == 4
+    assert {tuple(sorted(g["seed"].unique())) for _, g in points} == {
+        tuple(sorted(runs["seed"].unique()))
+    }  # common random numbers across points
+    assert (runs["semantics"] == runs["delivery.semantics"]).all()
+    summary = pd.read_csv(out / "summary.csv")
+    assert "network.publish_ack.loss" in summary.columns

@@ -726,3 +726,41 @@ def test_a_bad_override_is_refused_with_file_key_and_expectation(tmp_path, assig
     for fragment in says:
         assert fragment in by_path[key]
     assert str(error).startswith(f"{path}: invalid scenario")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps
+
+
+@pytest.mark.parametrize(
+    ("sweep", "path", "message"),
+    [
+        ('"delivery.semantix" = ["a"]', 'sweep."delivery.semantix"[0]', "did you mean 'semantics'"),
+        ('"broker.servers" = [1, 0]', 'sweep."broker.servers"[1]', "expected a value >= 1"),
+        (
+            '"consumers.nope.instances" = [2]',
+            'sweep."consumers.nope.instances"[0]',
+            "no entry named 'nope'",
+        ),
+        ('"duration" = []', 'sweep."duration"', "non-empty array"),
+    ],
+)
+def test_every_swept_value_is_validated_up_front(tmp_path, sweep, path, message):
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(write(tmp_path, f'name = "x"\n[sweep]\n{sweep}\n'))
+    assert [p.path for p in info.value.problems] == [path]
+    assert message in info.value.problems[0].message
+
+
+def test_a_valid_sweep_loads_and_its_points_validate(tmp_path):
+    from sim.runner import points_of
+
+    text = 'name = "x"\n[sweep]\n"delivery.semantics" = ["at-most-once", "exactly-once"]\n'
+    text += '"network.publish_ack.loss" = [0.0, 0.1, 0.2]\n'
+    scenario = load_scenario(write(tmp_path, text))
+    table, points = points_of(scenario)
+    assert list(table) == ["delivery.semantics", "network.publish_ack.loss"]
+    assert len(points) == 6
+    assert points[5][0] == {"delivery.semantics": "exactly-once", "network.publish_ack.loss": 0.2}
+    assert points[5][1].network.link("publish_ack").loss == 0.2
+    assert not points[5][1].sweep
