@@ -92,6 +92,11 @@ class _Storage:
         self.unconsumed = 0
         self._redeliveries = [0] * len(self.groups)
         self._retention_armed: set[int] = set()
+        self._setup(scenario)
+
+    def _setup(self, scenario: Scenario) -> None:
+        """The pattern's own state."""
+        raise NotImplementedError
 
     def redeliveries(self, g: int) -> int:
         return self._redeliveries[g]
@@ -185,16 +190,7 @@ Record = tuple[int, int, int]
 
 
 class Streaming(_Storage):
-    def __init__(
-        self,
-        clock: Clock,
-        scenario: Scenario,
-        semantics: Semantics,
-        ledger: Ledger,
-        deliver: list[Link],
-        commit: list[Link],
-    ):
-        super().__init__(clock, scenario, semantics, ledger, deliver, commit)
+    def _setup(self, scenario: Scenario) -> None:
         self.partitions = scenario.partitions
         self.poll_interval = scenario.delivery.poll_interval
         self.logs = [_Log(p) for p in range(self.partitions)]
@@ -462,16 +458,7 @@ class _PushSession:
 
 
 class PubSub(_Storage):
-    def __init__(
-        self,
-        clock: Clock,
-        scenario: Scenario,
-        semantics: Semantics,
-        ledger: Ledger,
-        deliver: list[Link],
-        commit: list[Link],
-    ):
-        super().__init__(clock, scenario, semantics, ledger, deliver, commit)
+    def _setup(self, scenario: Scenario) -> None:
         self.log = _Log()
         groups = range(len(self.groups))
         self.state = [bytearray() for _ in groups]
