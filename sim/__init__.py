@@ -7,11 +7,12 @@ The public API::
     results = sim.run(scenario, replications=10, seed=7)
     results.runs      # one row per replication and consumer group
     results.summary   # mean, sd and 95% interval per figure
+    sim.sweep(scenario, {"network.publish_ack.loss": [0, 0.1]}, replications="auto", jobs=2)
 """
 
 from sim.ledger import Cause
 from sim.model import FIGURES, RunResult, Simulation, simulate
-from sim.runner import Results, run
+from sim.runner import Results, run, sweep
 from sim.scenario import Scenario, ScenarioError, load_scenario, validate
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "load_scenario",
     "run",
     "simulate",
+    "sweep",
     "validate",
 ]

@@ -8,19 +8,34 @@ from __future__ import annotations
 
 import math
 import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from sim.clock import Runaway
+from sim.executors import ExecutorUnavailable
+from sim.journal import StudyMismatch
 from sim.results import write_results
-from sim.runner import Results, run
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.runner import Results
+from sim.runner import sweep as run_study
+from sim.scenario import (
+    Problem,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_value,
+)
+from sim.scenario import validate as validate_scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -45,10 +60,7 @@ def _load(path: Path, overrides: list[str] | None) -> Scenario:
     try:
         return load_scenario(path, overrides or [])
     except ScenarioError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.source}: invalid scenario", highlight=False)
-        for problem in exc.problems:
-            err_console.print(f"  {problem}", highlight=False, markup=False)
-        raise typer.Exit(2) from None
+        raise _error(str(exc), 2) from None
 
 
 @app.command()
@@ -70,6 +82,39 @@ def _sweep_note(scenario: Scenario) -> str:
     return f", a sweep of {math.prod(len(v) for v in scenario.sweep.values())} points"
 
 
+def _error(message: str, code: int) -> typer.Exit:
+    """Print ``error: message`` to stderr (no markup: key paths look like tags) and exit."""
+    err_console.print(Text("error: ", style="bold red") + Text(message), highlight=False)
+    return typer.Exit(code)
+
+
+def _parse_sweep(texts: list[str]) -> dict[str, list[Any]]:
+    """``--sweep KEY=V1,V2,...``: values as TOML would read them, or plain strings."""
+    table: dict[str, list[Any]] = {}
+    for text in texts:
+        key, sep, values = text.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise ScenarioError("--sweep", [Problem(text, "expected KEY=VALUE,VALUE,...")])
+        try:
+            parsed = tomllib.loads(f"v = [{values}]")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = [parse_value(v.strip()) for v in values.split(",")]
+        table[key.strip()] = parsed
+    return table
+
+
+def _parse_replications(text: str | None) -> int | Literal["auto"] | None:
+    if text is None or text == "auto":
+        return text  # type: ignore[return-value]
+    try:
+        n = int(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a number or 'auto'; got {text!r}") from None
+    if n < 1:
+        raise typer.BadParameter(f"expected at least 1; got {n}")
+    return n
+
+
 @app.command(name="run")
 def run_command(
     scenario: ScenarioArg,
@@ -80,54 +125,131 @@ def run_command(
         int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)
     ] = None,
     replications: Annotated[
-        int | None, typer.Option(help="Replications (overrides the file's).", min=1)
+        str | None,
+        typer.Option(
+            help="Replications per point, or 'auto' to add them until the 95% "
+            "intervals are precise enough (overrides the file's)."
+        ),
     ] = None,
+    precision: Annotated[
+        float,
+        typer.Option(
+            help="With --replications auto: the relative half-width to reach.", min=0.001, max=0.999
+        ),
+    ] = 0.05,
+    max_replications: Annotated[
+        int, typer.Option(help="With --replications auto: the most to run.", min=2)
+    ] = 200,
     set_: SetOpt = None,
+    sweep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--sweep",
+            metavar="KEY=V1,V2,...",
+            help="Sweep a key over values (repeatable: the cartesian product runs).",
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option(help="Processes to run on [default: all cores].", min=1)
+    ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="serial, processes or dask [default: processes]")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a Dask scheduler (tcp://HOST:PORT).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Reuse the runs an interrupted study left in --out.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no table.")] = False,
 ) -> None:
-    """Run a scenario's replications, print a summary and write the result files."""
+    """Run a scenario's replications (and its sweep), print a summary, write the results."""
     loaded = _load(scenario, set_)
     directory = out if out is not None else Path("results") / loaded.name
+    count = _parse_replications(replications)
     try:
-        results = _run_with_progress(loaded, replications, seed, quiet)
+        table = {**loaded.sweep, **_parse_sweep(sweep or [])}
+        if table != loaded.sweep:
+            loaded = validate_scenario(
+                {**loaded.model_dump(mode="python"), "sweep": table}, source=str(scenario)
+            )
+        with reporter(loaded.name, quiet) as progress:
+            results = run_study(
+                loaded,
+                replications=count,
+                seed=seed,
+                jobs=jobs,
+                executor=executor,
+                scheduler=scheduler,
+                precision=precision,
+                max_replications=max_replications,
+                out=directory,
+                resume=resume,
+                progress=progress,
+            )
     except ScenarioError as exc:  # a sweep value that does not validate
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _error(str(exc), 2) from None
+    except (StudyMismatch, ExecutorUnavailable, ValueError) as exc:
+        raise _error(str(exc), 2) from None
     except Runaway as exc:
+        raise _error(f"{scenario}: the run cannot end: {exc}", 1) from None
+    except KeyboardInterrupt:
+        raise _error(
+            f"interrupted; every finished run is kept in {directory}/parts. Run the "
+            "same command with --resume to finish.",
+            130,
+        ) from None
+    paths = write_results(results, directory, command=["dsim", *sys.argv[1:]])
+    if results.precise is False:
         err_console.print(
-            f"[bold red]error:[/] {scenario}: the run cannot end: {exc}",
+            f"warning: after {len(results.seeds)} replications (--max-replications) some "
+            f"intervals are still wider than ±{precision:.0%} of their mean; see summary.csv",
             highlight=False,
             markup=False,
         )
-        raise typer.Exit(1) from None
-    paths = write_results(results, directory, command=["dsim", *sys.argv[1:]])
     if not quiet:
         out_console.print(summary_table(results))
+        reused = f", {results.reused} runs reused" if results.reused else ""
         out_console.print(
-            f"wrote {', '.join(p.name for p in paths)} to {directory}/ ({results.wall_time:.1f} s)",
+            f"wrote {', '.join(p.name for p in paths)} to {directory}/ "
+            f"({results.wall_time:.1f} s on {results.executor}{reused})",
             highlight=False,
         )
 
 
-def _run_with_progress(
-    scenario: Scenario, replications: int | None, seed: int | None, quiet: bool
-) -> Results:
+@contextmanager
+def reporter(name: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """Progress: a rich bar on a terminal, a plain line every few seconds otherwise."""
     if quiet:
-        return run(scenario, replications=replications, seed=seed)
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} runs"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(scenario.name, total=None)
+        yield None
+        return
+    if err_console.is_terminal:
+        columns = (
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} runs"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task(name, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    started = time.monotonic()
+    last = [-math.inf]
 
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def line(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 5.0 and done < total:
+            return
+        last[0] = now
+        elapsed = now - started
+        left = f", about {elapsed / done * (total - done):.0f} s left" if 0 < done < total else ""
+        err_console.print(
+            f"{name}: {done}/{total} runs ({elapsed:.0f} s{left})", highlight=False, markup=False
+        )
 
-        return run(scenario, replications=replications, seed=seed, progress=advance)
+    yield line
 
 
 def _cell(summary: pd.DataFrame, figure: str, percent: bool = False) -> str:

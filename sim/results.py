@@ -16,9 +16,10 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sim.runner import Results
+if TYPE_CHECKING:
+    from sim.runner import Results
 
 
 def version() -> str:
@@ -72,6 +73,12 @@ def _meta(results: Results, command: list[str] | None) -> dict[str, Any]:
         "replications": len(results.seeds),
         "replication_seeds": results.seeds,
         "sweep": results.sweep,
+        "points": max(
+            1, len(results.runs) // max(1, len(results.seeds) * len(results.scenario.consumers))
+        ),
+        "executor": results.executor,
+        "reused_runs": results.reused,
+        "precision_reached": results.precise,
         "wall_time_seconds": round(results.wall_time, 3),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,

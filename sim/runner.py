@@ -1,26 +1,39 @@
-"""Replications (and the points of a sweep) of a scenario, gathered into tidy tables.
+"""Studies: the replications of every point of a sweep, on any executor, gathered into tidy
+tables.
 
 Replication ``r`` of every point uses the same seed, derived from the scenario seed: points of
-a sweep differ only by the swept values (common random numbers).
+a sweep differ only by the swept values (common random numbers). The number of replications is
+given, or chosen by the sequential procedure of Hoad, Robinson & Davies (2010): add
+replications until the 95% interval of every target figure is within ``precision`` of its mean
+(relative half-width), then confirm that it stays there for a few more ("look-ahead").
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 
+from sim.executors import make_executor
+from sim.journal import Journal, Part, fingerprint, point_key
 from sim.model import FIGURES, simulate
 from sim.scenario import Scenario, ScenarioError
-from sim.stats import summarize
+from sim.stats import summarize, t_interval
 from sim.streams import replication_seeds
 
 KEYS = ["scenario", "semantics", "pattern"]
 """Columns that say which system a row describes (sweep keys follow them)."""
+FAULT_COLUMNS = ["target", "kind", "start", "end", "origin"]
+AUTO_TARGETS = ("loss_rate", "dup_rate", "latency_mean")
+"""Figures whose precision ``replications = "auto"`` controls."""
+AUTO_START = 5
 
 
 @dataclass
@@ -35,6 +48,12 @@ class Results:
     seeds: list[int]
     sweep: dict[str, list[Any]] = field(default_factory=dict)
     wall_time: float = 0.0
+    executor: str = "serial"
+    reused: int = 0
+    """Runs taken from an earlier, interrupted study (``resume``) instead of simulated."""
+    precise: bool | None = None
+    """Under ``replications = "auto"``: whether every target interval reached the precision
+    (False: the cap stopped it first). None otherwise."""
 
     @property
     def by(self) -> list[str]:
@@ -43,7 +62,7 @@ class Results:
 
 
 Progress = Callable[[int, int], None]
-"""Called with (runs done, runs in all) after every replication."""
+"""Called with (runs done, runs planned) as runs finish; the plan grows under "auto"."""
 
 
 def sweep_points(sweep: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -71,70 +90,217 @@ def points_of(
     return table, points
 
 
-def run(
+def label(value: Any) -> Any:
+    """A swept value as a table cell: scalars as they are, a distribution as
+    ``exponential(mean=0.002)``, anything else as compact JSON."""
+    if isinstance(value, dict) and "dist" in value:
+        args = ", ".join(f"{k}={v}" for k, v in value.items() if k != "dist")
+        return f"{value['dist']}({args})"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def replicate(scenario: Scenario, seed: int) -> Part:
+    """One replication, reduced to what the tables need (cheap to send between processes)."""
+    result = simulate(scenario, seed)
+    rows = [{k: row[k] for k in ("group", *FIGURES)} for row in result.rows]
+    windows = [[getattr(w, c) for c in FAULT_COLUMNS] for w in result.windows]
+    return rows, windows
+
+
+def sweep(
     scenario: Scenario,
-    replications: int | None = None,
-    seed: int | None = None,
     sweep: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    replications: int | Literal["auto"] | None = None,
+    seed: int | None = None,
+    jobs: int | None = 1,
+    executor: str | None = None,
+    scheduler: str | None = None,
+    precision: float = 0.05,
+    max_replications: int = 200,
+    out: Path | str | None = None,
+    resume: bool = False,
     progress: Progress | None = None,
 ) -> Results:
-    """Run every replication of every sweep point; return tidy results."""
+    """Run every replication of every point of ``sweep`` (default: the scenario's table).
+
+    ``jobs``: processes on this machine (``None``: all cores); ``executor``: ``serial``,
+    ``processes`` or ``dask``; ``scheduler``: the address of a Dask cluster. With ``out``,
+    every finished run is journaled there as it completes, and ``resume`` reuses the runs an
+    earlier study of the same scenario left.
+    """
     started = time.perf_counter()
-    n = replications if replications is not None else scenario.replications
-    base_seed = scenario.seed if seed is None else seed
-    if (n, base_seed) != (scenario.replications, scenario.seed):
-        scenario = scenario.with_values(
-            {"seed": base_seed, "replications": n}, source="run() arguments"
-        )
-    seeds = replication_seeds(base_seed, n)
     table, points = points_of(scenario, sweep)
+    base_seed = scenario.seed if seed is None else seed
+    auto = replications == "auto"
+    if auto:
+        if not 0 < precision < 1:
+            raise ValueError(f"precision ({precision}) must be between 0 and 1")
+        target = min(AUTO_START, max_replications)
+        cap = max_replications
+    else:
+        target = scenario.replications if replications is None else int(replications)
+        cap = target
+    if target < 1:
+        raise ValueError(f"replications ({target}) must be at least 1")
+    seeds = replication_seeds(base_seed, cap)
+    keys = [point_key(values) for values, _ in points]
+
+    journal = Journal(Path(out), fingerprint(scenario), resume) if out is not None else None
+    done: dict[tuple[int, int], Part] = {}
+    reused = 0
+    if journal is not None:
+        saved = journal.load()
+        for p, key in enumerate(keys):
+            for r, s in enumerate(seeds):
+                if (key, r, s) in saved:
+                    done[(p, r)] = saved[(key, r, s)]
+                    reused += 1
+
+    runner = make_executor(jobs, executor, scheduler)
+    try:
+
+        def complete(n: int) -> None:
+            """Make sure replications 0..n-1 of every point are done."""
+            missing = [(p, r) for r in range(n) for p in range(len(points)) if (p, r) not in done]
+            total = len(points) * n
+            finished = total - len(missing)
+            if progress is not None:
+                progress(finished, total)
+            work = (((p, r), (points[p][1], seeds[r])) for p, r in missing)
+            for (p, r), part in runner.run(replicate, work):
+                done[(p, r)] = part
+                if journal is not None:
+                    journal.record(keys[p], r, seeds[r], part)
+                finished += 1
+                if progress is not None:
+                    progress(finished, total)
+
+        complete(target)
+        precise = None
+        if auto:
+            target = _sequential(
+                complete, done, len(points), target, cap, precision, step=max(1, runner.workers)
+            )
+            precise = _precise(done, len(points), target, precision)
+    finally:
+        runner.close()
+
+    return _assemble(
+        scenario.with_values({"seed": base_seed, "replications": target}, source="study"),
+        table,
+        points,
+        done,
+        seeds[:target],
+        time.perf_counter() - started,
+        runner.name,
+        reused,
+        precise,
+    )
+
+
+def _sequential(
+    complete: Callable[[int], None],
+    done: dict[tuple[int, int], Part],
+    points: int,
+    n: int,
+    cap: int,
+    precision: float,
+    step: int,
+) -> int:
+    """Hoad, Robinson & Davies (2010): the replication count with a look-ahead."""
+    while n < cap:
+        if _precise(done, points, n, precision):
+            look = 5 if n < 100 else math.ceil(0.05 * n)
+            ahead = min(cap, n + look)
+            complete(ahead)
+            if all(_precise(done, points, m, precision) for m in range(n + 1, ahead + 1)):
+                return ahead
+            n = ahead
+        else:
+            n = min(cap, n + step)
+            complete(n)
+    return n
+
+
+def _precise(done: dict[tuple[int, int], Part], points: int, n: int, precision: float) -> bool:
+    """Is every target figure of every point and group within ``precision`` after ``n``?"""
+    for p in range(points):
+        parts = [done[(p, r)][0] for r in range(n)]
+        for g in range(len(parts[0])):
+            for figure in AUTO_TARGETS:
+                mean, _, low, high, count = t_interval([rows[g][figure] for rows in parts])
+                if count == 0:
+                    continue  # undefined everywhere (nothing delivered): nothing to estimate
+                if count < 2 or math.isnan(low):
+                    return False
+                half = (high - low) / 2
+                if half > precision * abs(mean):
+                    return False
+    return True
+
+
+def _assemble(
+    scenario: Scenario,
+    table: dict[str, list[Any]],
+    points: list[tuple[dict[str, Any], Scenario]],
+    done: dict[tuple[int, int], Part],
+    seeds: list[int],
+    wall: float,
+    executor: str,
+    reused: int,
+    precise: bool | None,
+) -> Results:
     rows: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
-    total, done = len(points) * n, 0
-    for values, point in points:
+    for p, (values, point) in enumerate(points):
         ident = {
             "scenario": scenario.name,
             "semantics": point.delivery.semantics,
             "pattern": point.delivery.pattern,
-            **values,
+            **{k: label(v) for k, v in values.items()},
         }
         for r, s in enumerate(seeds):
-            result = simulate(point, s)
-            for row in result.rows:
-                rows.append(
-                    {
-                        **ident,
-                        "group": row["group"],
-                        "replication": r,
-                        "seed": s,
-                        **{k: row[k] for k in FIGURES},
-                    }
-                )
-            windows += [
+            group_rows, fault_rows = done[(p, r)]
+            rows += [
                 {
                     **ident,
+                    "group": row["group"],
                     "replication": r,
-                    "target": w.target,
-                    "kind": w.kind,
-                    "start": w.start,
-                    "end": w.end,
-                    "origin": w.origin,
+                    "seed": s,
+                    **{k: row[k] for k in FIGURES},
                 }
-                for w in result.windows
+                for row in group_rows
             ]
-            done += 1
-            if progress is not None:
-                progress(done, total)
+            windows += [
+                {**ident, "replication": r, **dict(zip(FAULT_COLUMNS, w, strict=True))}
+                for w in fault_rows
+            ]
     runs = pd.DataFrame(rows)
     by = [*KEYS, *table, "group"]
     summary = summarize(runs, by, FIGURES)
-    fault_columns = [*KEYS, *table, "replication", "target", "kind", "start", "end", "origin"]
+    faults = pd.DataFrame(windows, columns=[*KEYS, *table, "replication", *FAULT_COLUMNS])
     return Results(
         scenario=scenario,
         runs=runs,
         summary=summary,
-        faults=pd.DataFrame(windows, columns=fault_columns),
+        faults=faults,
         seeds=seeds,
         sweep=table,
-        wall_time=time.perf_counter() - started,
+        wall_time=wall,
+        executor=executor,
+        reused=reused,
+        precise=precise,
     )
+
+
+def run(
+    scenario: Scenario,
+    replications: int | Literal["auto"] | None = None,
+    seed: int | None = None,
+    **options: Any,
+) -> Results:
+    """Run a scenario (and the sweep its file declares): see :func:`sweep` for ``options``."""
+    return sweep(scenario, None, replications=replications, seed=seed, **options)

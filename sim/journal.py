@@ -1,0 +1,84 @@
+"""The journal: every finished replication on disk, so an interrupted study resumes.
+
+Each run is one small JSON file under ``DIR/parts/``, written to a temporary name and renamed,
+so a crash or Ctrl-C leaves only whole files. A file names the sweep point, the replication
+and its seed; ``--resume`` reuses the files whose point and seed the new study also has, so a
+study can also be extended (more replications, more sweep values) without redoing work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from sim.results import write_atomic
+from sim.scenario import Scenario
+
+Part = tuple[list[dict[str, Any]], list[list[Any]]]
+"""(one row of figures per consumer group, the fault windows)"""
+
+
+class StudyMismatch(Exception):
+    """``--resume`` pointed at results of a different scenario."""
+
+
+def fingerprint(scenario: Scenario) -> str:
+    """What the runs depend on, apart from the sweep, the seed and the replication count."""
+    core = scenario.model_copy(update={"sweep": {}, "replications": 1, "seed": 0})
+    return hashlib.sha256(core.to_toml().encode()).hexdigest()[:16]
+
+
+def point_key(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True, default=str)
+
+
+class Journal:
+    def __init__(self, directory: Path, study: str, resume: bool):
+        self.parts = directory / "parts"
+        marker = self.parts / "STUDY"
+        if resume and marker.exists():
+            found = marker.read_text(encoding="utf-8").strip()
+            if found != study:
+                raise StudyMismatch(
+                    f"{directory} holds runs of a different scenario (study {found}, this one "
+                    f"is {study}); choose another --out, or drop --resume to start again"
+                )
+        else:
+            if self.parts.exists():
+                for old in self.parts.glob("*.json"):
+                    old.unlink()
+            write_atomic(marker, study + "\n")
+
+    @staticmethod
+    def _name(key: str, replication: int, seed: int) -> str:
+        digest = hashlib.sha1(f"{key}|{replication}|{seed}".encode()).hexdigest()[:20]
+        return f"{digest}.json"
+
+    def load(self) -> dict[tuple[str, int, int], Part]:
+        """Every readable part, keyed by (point key, replication, seed)."""
+        found = {}
+        for path in sorted(self.parts.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                found[(data["point"], data["replication"], data["seed"])] = (
+                    data["rows"],
+                    data["windows"],
+                )
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable: that run is simply done again
+        return found
+
+    def record(self, key: str, replication: int, seed: int, part: Part) -> None:
+        rows, windows = part
+        text = json.dumps(
+            {
+                "point": key,
+                "replication": replication,
+                "seed": seed,
+                "rows": rows,
+                "windows": windows,
+            }
+        )
+        write_atomic(self.parts / self._name(key, replication, seed), text)
