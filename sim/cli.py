@@ -79,7 +79,8 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
 def _sweep_note(scenario: Scenario) -> str:
     if not scenario.sweep:
         return ""
-    return f", a sweep of {math.prod(len(v) for v in scenario.sweep.values())} points"
+    points = math.prod(len(options) for _, options in scenario.sweep_dimensions())
+    return f", a sweep of {points} points"
 
 
 def _error(message: str, code: int) -> typer.Exit:

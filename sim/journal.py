@@ -25,13 +25,10 @@ class StudyMismatch(Exception):
 
 
 def fingerprint(scenario: Scenario) -> str:
-    """What the runs depend on, apart from the sweep, the seed and the replication count."""
+    """What the runs depend on, apart from the sweep, the seed and the replication count
+    (of a study, or of one sweep point: the key its journaled runs are found by)."""
     core = scenario.model_copy(update={"sweep": {}, "replications": 1, "seed": 0})
     return hashlib.sha256(core.to_toml().encode()).hexdigest()[:16]
-
-
-def point_key(values: dict[str, Any]) -> str:
-    return json.dumps(values, sort_keys=True, default=str)
 
 
 class Journal:

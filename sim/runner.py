@@ -22,7 +22,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from sim.executors import make_executor
-from sim.journal import Journal, Part, fingerprint, point_key
+from sim.journal import Journal, Part, fingerprint
 from sim.model import FIGURES, simulate
 from sim.scenario import Scenario, ScenarioError
 from sim.stats import summarize, t_interval
@@ -65,29 +65,29 @@ Progress = Callable[[int, int], None]
 """Called with (runs done, runs planned) as runs finish; the plan grows under "auto"."""
 
 
-def sweep_points(sweep: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
-    """The cartesian product of a sweep table, in the order its keys were written."""
-    keys = list(sweep)
-    return [
-        dict(zip(keys, values, strict=True))
-        for values in itertools.product(*(sweep[k] for k in keys))
-    ]
-
-
 def points_of(
     scenario: Scenario, sweep: Mapping[str, Sequence[Any]] | None = None
-) -> tuple[dict[str, list[Any]], list[tuple[dict[str, Any], Scenario]]]:
-    """Validate every point of a sweep up front, so a bad value fails before anything runs."""
-    table = {k: list(v) for k, v in (sweep if sweep is not None else scenario.sweep).items()}
+) -> tuple[dict[str, Any], list[tuple[dict[str, Any], Scenario]]]:
+    """The sweep table and its points: (column values, the point's scenario), every point
+    validated up front so that a bad value fails before anything runs."""
+    if sweep is not None:
+        scenario = scenario.with_values(
+            {"sweep": {k: list(v) for k, v in sweep.items()}}, source="sweep"
+        )
     base = scenario.model_copy(update={"sweep": {}})
+    dimensions = scenario.sweep_dimensions()
     points = []
-    for values in sweep_points(table) or [{}]:
+    for combination in itertools.product(*(options for _, options in dimensions)):
+        columns = {
+            name: label for (name, _), (label, _) in zip(dimensions, combination, strict=True)
+        }
+        values = {k: v for _, keys in combination for k, v in keys.items()}
         try:
-            points.append((values, base.with_values(values, source="sweep") if values else base))
+            points.append((columns, base.with_values(values, source="sweep") if values else base))
         except ScenarioError as exc:
-            detail = [f'sweep."{k}" = {v!r}' for k, v in values.items()]
+            detail = [f'sweep."{k}" = {v!r}' for k, v in columns.items()]
             raise ScenarioError(f"{scenario.name} ({', '.join(detail)})", exc.problems) from None
-    return table, points
+    return dict(scenario.sweep), points
 
 
 def label(value: Any) -> Any:
@@ -146,7 +146,7 @@ def sweep(
     if target < 1:
         raise ValueError(f"replications ({target}) must be at least 1")
     seeds = replication_seeds(base_seed, cap)
-    keys = [point_key(values) for values, _ in points]
+    keys = [fingerprint(point) for _, point in points]
 
     journal = Journal(Path(out), fingerprint(scenario), resume) if out is not None else None
     done: dict[tuple[int, int], Part] = {}

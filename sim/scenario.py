@@ -255,7 +255,22 @@ class Scenario(_Model):
         default_factory=lambda: [ConsumerGroup()]
     )
     faults: list[Fault] = Field(default_factory=list)
-    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    sweep: dict[str, list[Any] | dict[str, list[Any]]] = Field(default_factory=dict)
+    """``"dotted.key" = [values]`` dimensions, or linked ones: ``[sweep.<name>]`` tables of
+    ``"dotted.key" = [values]`` that move in step, with an optional ``label = [...]``."""
+
+    def sweep_dimensions(self) -> list[tuple[str, list[tuple[Any, dict[str, Any]]]]]:
+        """Each sweep dimension as (column, [(column value, the keys it sets)])."""
+        dims = []
+        for name, entry in self.sweep.items():
+            if isinstance(entry, dict):
+                keys = [k for k in entry if k != "label"]
+                labels = entry.get("label") or entry[keys[0]]
+                options = [(labels[i], {k: entry[k][i] for k in keys}) for i in range(len(labels))]
+            else:
+                options = [(v, {name: v}) for v in entry]
+            dims.append((name, options))
+        return dims
 
     @property
     def partitions(self) -> int:
@@ -495,6 +510,25 @@ def _cross_checks(s: Scenario) -> list[Problem]:
     for key, values in s.sweep.items():
         if not values:
             problems.append(Problem(f'sweep."{key}"', "expected a non-empty array of values"))
+        elif isinstance(values, dict):
+            lengths = {k: len(v) for k, v in values.items()}
+            keys = [k for k in values if k != "label"]
+            if not keys:
+                problems.append(
+                    Problem(
+                        f'sweep."{key}"',
+                        'a linked sweep needs at least one "dotted.key" = [values] entry',
+                    )
+                )
+            elif len(set(lengths.values())) != 1 or 0 in lengths.values():
+                detail = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+                problems.append(
+                    Problem(
+                        f'sweep."{key}"',
+                        "the arrays of a linked sweep move in "
+                        f"step and need one equal, non-zero length; got {detail}",
+                    )
+                )
     return problems
 
 
@@ -597,10 +631,10 @@ def _sweep_problems(s: Scenario) -> list[Problem]:
         return []
     base = s.model_copy(update={"sweep": {}})
     problems = []
-    for key, values in s.sweep.items():
-        for i, value in enumerate(values):
+    for key, options in s.sweep_dimensions():
+        for i, (_, values) in enumerate(options):
             try:
-                base.with_values({key: value})
+                base.with_values(values)
             except ScenarioError as exc:
                 problems += [
                     Problem(f'sweep."{key}"[{i}]', f"{p.path}: {p.message}") for p in exc.problems
