@@ -12,6 +12,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.clock import Runaway
-from sim.executors import ExecutorUnavailable
+from sim.executors import ExecutorUnavailable, StudyOptionError
 from sim.journal import StudyMismatch
 from sim.results import write_results
 from sim.runner import Results
@@ -46,6 +47,22 @@ out_console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 16
 err_console = Console(stderr=True, soft_wrap=True)
 
 ScenarioArg = Annotated[Path, typer.Argument(help="A scenario TOML file.", show_default=False)]
+OptionalScenario = Annotated[
+    Path | None,
+    typer.Argument(
+        help="A scenario TOML file [default: the built-in comparison of every "
+        "semantics and pattern under failure].",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="Chart format: png or svg.")]
+
+
+def default_scenario() -> Path:
+    """The built-in comparison (shipped as ``scenarios/default.toml``)."""
+    return Path(str(resources.files("sim") / "scenarios" / "default.toml"))
+
+
 SetOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -118,7 +135,7 @@ def _parse_replications(text: str | None) -> int | Literal["auto"] | None:
 
 @app.command(name="run")
 def run_command(
-    scenario: ScenarioArg,
+    scenario: OptionalScenario = None,
     out: Annotated[
         Path | None, typer.Option(help="Result directory [default: results/<name>]")
     ] = None,
@@ -163,8 +180,14 @@ def run_command(
         bool, typer.Option("--resume", help="Reuse the runs an interrupted study left in --out.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no table.")] = False,
+    charts: Annotated[bool, typer.Option(help="Draw the charts.")] = True,
+    fmt: FormatOpt = "png",
 ) -> None:
-    """Run a scenario's replications (and its sweep), print a summary, write the results."""
+    """Run a scenario's replications (and its sweep), print a summary, write the results and
+    draw the charts. With no scenario: the built-in comparison of every semantics and pattern
+    as failures get worse."""
+    fmt = _check_format(fmt)
+    scenario = scenario if scenario is not None else default_scenario()
     loaded = _load(scenario, set_)
     directory = out if out is not None else Path("results") / loaded.name
     count = _parse_replications(replications)
@@ -190,7 +213,7 @@ def run_command(
             )
     except ScenarioError as exc:  # a sweep value that does not validate
         raise _error(str(exc), 2) from None
-    except (StudyMismatch, ExecutorUnavailable, ValueError) as exc:
+    except (StudyMismatch, ExecutorUnavailable, StudyOptionError) as exc:
         raise _error(str(exc), 2) from None
     except Runaway as exc:
         raise _error(f"{scenario}: the run cannot end: {exc}", 1) from None
@@ -201,6 +224,7 @@ def run_command(
             130,
         ) from None
     paths = write_results(results, directory, command=["dsim", *sys.argv[1:]])
+    drawn = _draw(results.tables(), directory, fmt) if charts else []
     if results.precise is False:
         err_console.print(
             f"warning: after {len(results.seeds)} replications (--max-replications) some "
@@ -211,11 +235,45 @@ def run_command(
     if not quiet:
         out_console.print(summary_table(results))
         reused = f", {results.reused} runs reused" if results.reused else ""
-        out_console.print(
-            f"wrote {', '.join(p.name for p in paths)} to {directory}/ "
-            f"({results.wall_time:.1f} s on {results.executor}{reused})",
-            highlight=False,
+        _report(
+            f"{len(results.runs)} runs in {results.wall_time:.1f} s on {results.executor}"
+            f"{reused}; results in {directory}/ ({', '.join(p.name for p in paths)})",
+            drawn,
         )
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in ("png", "svg"):
+        raise typer.BadParameter(f"expected png or svg; got {fmt!r}", param_hint="--format")
+    return fmt
+
+
+def _draw(tables: dict[str, pd.DataFrame], directory: Path, fmt: str) -> list[Path]:
+    from sim.plots import draw_all
+
+    return draw_all(tables, directory / "charts", fmt)
+
+
+def _report(line: str, charts: list[Path]) -> None:
+    out_console.print(line, highlight=False, markup=False, soft_wrap=True)
+    for path in charts:
+        out_console.print(f"  chart: {path}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
+def plot(
+    directory: Annotated[Path, typer.Argument(help="A result directory of dsim run.")],
+    fmt: FormatOpt = "png",
+) -> None:
+    """Redraw every chart from saved results, without simulating again."""
+    fmt = _check_format(fmt)
+    from sim.plots import read_tables
+
+    try:
+        tables = read_tables(directory)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _error(f"{directory}: not a readable dsim result directory: {exc}", 2) from None
+    _report(f"charts from {directory}/", _draw(tables, directory, fmt))
 
 
 @contextmanager

@@ -27,6 +27,10 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
+class StudyOptionError(ValueError):
+    """An option of a study that cannot work (no jobs, an unknown executor, ...)."""
+
+
 class ExecutorUnavailable(RuntimeError):
     """The executor asked for cannot start here (a missing package, an unreachable cluster)."""
 
@@ -144,11 +148,11 @@ def make_executor(
     by default a process pool on ``jobs`` cores (all of them), serial for one."""
     workers = jobs if jobs is not None else cores()
     if workers < 1:
-        raise ValueError(f"jobs ({workers}) must be at least 1")
+        raise StudyOptionError(f"jobs ({workers}) must be at least 1")
     if scheduler or executor == "dask":
         return DaskCluster(scheduler, workers)
     if executor == "serial" or (executor is None and workers == 1):
         return Serial()
     if executor not in (None, "processes"):
-        raise ValueError(f"unknown executor {executor!r}: expected serial, processes or dask")
+        raise StudyOptionError(f"unknown executor {executor!r}: expected serial, processes or dask")
     return LocalPool(workers)

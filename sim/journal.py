@@ -16,8 +16,9 @@ from typing import Any
 from sim.results import write_atomic
 from sim.scenario import Scenario
 
-Part = tuple[list[dict[str, Any]], list[list[Any]]]
-"""(one row of figures per consumer group, the fault windows)"""
+Part = dict[str, Any]
+"""One replication: ``rows`` (figures per consumer group), ``windows`` (fault windows),
+``latency`` (quantile functions per group) and, for replication 0, ``timeline`` (columns)."""
 
 
 class StudyMismatch(Exception):
@@ -59,23 +60,11 @@ class Journal:
         for path in sorted(self.parts.glob("*.json")):
             try:
                 data = json.loads(path.read_text(encoding="utf-8"))
-                found[(data["point"], data["replication"], data["seed"])] = (
-                    data["rows"],
-                    data["windows"],
-                )
+                found[(data.pop("point"), data.pop("replication"), data.pop("seed"))] = data
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # unreadable: that run is simply done again
         return found
 
     def record(self, key: str, replication: int, seed: int, part: Part) -> None:
-        rows, windows = part
-        text = json.dumps(
-            {
-                "point": key,
-                "replication": replication,
-                "seed": seed,
-                "rows": rows,
-                "windows": windows,
-            }
-        )
+        text = json.dumps({"point": key, "replication": replication, "seed": seed, **part})
         write_atomic(self.parts / self._name(key, replication, seed), text)

@@ -86,6 +86,8 @@ class Ledger:
         self.first_effect = [array("d") for _ in groups]
         self.processed_ids = [bytearray() for _ in groups]
         # per group counters
+        self.duplicated_at = [array("d") for _ in groups]
+        """Times of the effect applications beyond a message's first (for timelines)."""
         self.max_seq = [[-1] * producers for _ in groups]
         self.reordered = [0] * len(rules)
 
@@ -175,6 +177,8 @@ class Ledger:
         effects[m] = n + 1
         if n == 0:
             self.first_effect[g][m] = now
+        else:
+            self.duplicated_at[g].append(now)
         p, s = self.producer[m], self.seq[m]
         highest = self.max_seq[g]
         if s < highest[p]:

@@ -24,6 +24,7 @@ from sim.producer import Producer
 from sim.scenario import Exponential, Scenario
 from sim.semantics import SEMANTICS
 from sim.streams import exponential_unit, generator, sampler, uniform
+from sim.timeline import Timeline, quantile_function
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 
@@ -65,6 +66,10 @@ class RunResult:
     rows: list[dict[str, Any]]
     windows: list[FaultWindow]
     messages: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    latency: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Per group, the end-to-end and publish latency quantile functions (timeline.QUANTILES)."""
+    timeline: dict[str, list[Any]] | None = None
+    """Columns of the timeline, when it was recorded."""
 
 
 class Simulation:
@@ -215,8 +220,10 @@ class Simulation:
                     inst.fail,
                 )
 
-    def run(self) -> RunResult:
+    def run(self, timeline: bool = False) -> RunResult:
+        """Run to ``duration + drain``; ``timeline`` also samples the system over time."""
         clock = self.clock
+        recorder = Timeline(self) if timeline else None
         for c, members in zip(self.scenario.consumers, self.instances, strict=True):
             if c.join_at < self.horizon:
                 for inst in members:
@@ -224,7 +231,12 @@ class Simulation:
         for p in self.producers:
             p.start()
         clock.run(until=self.horizon)
-        return self._tally()
+        result = self._tally()
+        if recorder is not None:
+            result.timeline = recorder.table(
+                [result.messages[c.name] for c in self.scenario.consumers]
+            )
+        return result
 
     # --- SPEC section 2 ----------------------------------------------------------------------
 
@@ -249,7 +261,8 @@ class Simulation:
             "broker_crashes": self.broker.crashes,
             **_describe("publish_latency", publish_latency),
         }
-        rows, messages = [], {}
+        rows, messages, latencies = [], {}, {}
+        publish_quantiles = quantile_function(publish_latency)
         for g, c in enumerate(self.scenario.consumers):
             out = ledger.outcome(g)
             eligible = int(out["eligible"].sum())
@@ -288,7 +301,11 @@ class Simulation:
                 raise AssertionError(f"eligible != delivered + lost + pending in {c.name!r}")
             rows.append({"group": c.name, **{k: row[k] for k in FIGURES}})
             messages[c.name] = out
-        return RunResult(rows, list(self.faults.windows), messages)
+            latencies[c.name] = {
+                "end_to_end": quantile_function(latency),
+                "publish": publish_quantiles,
+            }
+        return RunResult(rows, list(self.faults.windows), messages, latencies)
 
 
 def _describe(prefix: str, values: np.ndarray) -> dict[str, float]:
@@ -304,6 +321,6 @@ def _describe(prefix: str, values: np.ndarray) -> dict[str, float]:
     }
 
 
-def simulate(scenario: Scenario, seed: int) -> RunResult:
+def simulate(scenario: Scenario, seed: int, timeline: bool = False) -> RunResult:
     """Run one replication of ``scenario`` with replication seed ``seed``."""
-    return Simulation(scenario, seed).run()
+    return Simulation(scenario, seed).run(timeline)

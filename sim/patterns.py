@@ -51,6 +51,7 @@ class Pattern(Protocol):
     def instance_down(self, instance: ConsumerInstance) -> None: ...
     def instance_up(self, instance: ConsumerInstance) -> None: ...
     def redeliveries(self, g: int) -> int: ...
+    def lag(self, g: int) -> int: ...
 
 
 class _Log:
@@ -214,6 +215,15 @@ class Streaming(_Storage):
         self._sessions.append(session)
         for p in owned:
             self.readers[g][p] = session
+
+    def lag(self, g: int) -> int:
+        """Records the group has yet to commit (its consumer lag)."""
+        if not self.started[g]:
+            return 0
+        return sum(
+            max(0, len(log.msgs) - max(c, log.base))
+            for log, c in zip(self.logs, self.committed[g], strict=True)
+        )
 
     def _start(self, g: int) -> None:
         """A ``start = "latest"`` group begins at the end of the log when it joins."""
@@ -469,9 +479,15 @@ class PubSub(_Storage):
         self.sessions: list[list[_PushSession]] = [[] for _ in groups]
         self._turn = [0] * len(self.groups)
         self._delivery_no = 0
+        self._held = [0] * len(self.groups)
+        """Per subscription, copies stored and not yet acked (or, at-most-once, pushed)."""
 
     def _logs(self) -> list[_Log]:
         return [self.log]
+
+    def lag(self, g: int) -> int:
+        """Copies the subscription holds that its consumers have not acked yet."""
+        return self._held[g]
 
     def attach(self, instance: ConsumerInstance) -> None:
         session = _PushSession(instance, self.prefetch)
@@ -490,6 +506,7 @@ class PubSub(_Storage):
             if now >= group.join_at:
                 self.state[g].append(_READY)
                 self.ready[g].append(e)
+                self._held[g] += 1
                 self.ledger.store_for(g, m)
                 readers += 1
             else:
@@ -507,6 +524,7 @@ class PubSub(_Storage):
         for g, state in enumerate(self.state):
             if state[e] == _READY or state[e] == _OUT:
                 state[e] = _DONE
+                self._held[g] -= 1
                 self.ledger.died(g, m, cause)
                 held = self.outstanding[g].pop(e, None)
                 if held is not None:
@@ -548,6 +566,7 @@ class PubSub(_Storage):
                     self.ledger.never_born(g, m, Cause.DELIVER_LOST)
             else:  # at-most-once: the broker forgets a copy once it is sent
                 state[e] = _DONE
+                self._held[g] -= 1
                 self.ledger.died(g, m, Cause.NONE if arrived else Cause.DELIVER_LOST)
                 self._consumed(self.log, e)
 
@@ -589,6 +608,7 @@ class PubSub(_Storage):
         state = self.state[g]
         if state[e] == _READY or state[e] == _OUT:
             state[e] = _DONE
+            self._held[g] -= 1
             self.ledger.died(g, self.log.msgs[e], Cause.NONE)
             self._consumed(self.log, e)
         self._push(g)

@@ -48,6 +48,8 @@ def write_results(results: Results, out: Path, command: list[str] | None = None)
         "runs.csv": results.runs.to_csv(index=False),
         "summary.csv": results.summary.to_csv(index=False),
         "faults.csv": results.faults.to_csv(index=False),
+        "latency.csv": results.latency.to_csv(index=False),
+        "timeline.csv": results.timeline.to_csv(index=False),
         "scenario.toml": _scenario_text(results),
         "meta.json": json.dumps(_meta(results, command), indent=2) + "\n",
     }

@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
-from sim.executors import make_executor
+from sim.executors import StudyOptionError, make_executor
 from sim.journal import Journal, Part, fingerprint
 from sim.model import FIGURES, simulate
 from sim.scenario import Scenario, ScenarioError
 from sim.stats import summarize, t_interval
 from sim.streams import replication_seeds
+from sim.timeline import QUANTILES
 
 KEYS = ["scenario", "semantics", "pattern"]
 """Columns that say which system a row describes (sweep keys follow them)."""
@@ -51,9 +53,25 @@ class Results:
     executor: str = "serial"
     reused: int = 0
     """Runs taken from an earlier, interrupted study (``resume``) instead of simulated."""
+    latency: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Latency distributions: per point, group and kind (``end_to_end``, ``publish``), the
+    seconds at each quantile, averaged over replications."""
+    timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Replication 0 of every point over time: rates, queue, backlog, lag, cumulative
+    losses and duplicates (see :mod:`sim.timeline`)."""
     precise: bool | None = None
     """Under ``replications = "auto"``: whether every target interval reached the precision
     (False: the cap stopped it first). None otherwise."""
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables the charts are drawn from (also what the result files hold)."""
+        return {
+            "summary": self.summary,
+            "runs": self.runs,
+            "latency": self.latency,
+            "timeline": self.timeline,
+            "faults": self.faults,
+        }
 
     @property
     def by(self) -> list[str]:
@@ -101,12 +119,17 @@ def label(value: Any) -> Any:
     return value
 
 
-def replicate(scenario: Scenario, seed: int) -> Part:
+def replicate(scenario: Scenario, seed: int, timeline: bool = False) -> Part:
     """One replication, reduced to what the tables need (cheap to send between processes)."""
-    result = simulate(scenario, seed)
-    rows = [{k: row[k] for k in ("group", *FIGURES)} for row in result.rows]
-    windows = [[getattr(w, c) for c in FAULT_COLUMNS] for w in result.windows]
-    return rows, windows
+    result = simulate(scenario, seed, timeline)
+    part: Part = {
+        "rows": [{k: row[k] for k in ("group", *FIGURES)} for row in result.rows],
+        "windows": [[getattr(w, c) for c in FAULT_COLUMNS] for w in result.windows],
+        "latency": result.latency,
+    }
+    if result.timeline is not None:
+        part["timeline"] = result.timeline
+    return part
 
 
 def sweep(
@@ -137,14 +160,14 @@ def sweep(
     auto = replications == "auto"
     if auto:
         if not 0 < precision < 1:
-            raise ValueError(f"precision ({precision}) must be between 0 and 1")
+            raise StudyOptionError(f"precision ({precision}) must be between 0 and 1")
         target = min(AUTO_START, max_replications)
         cap = max_replications
     else:
         target = scenario.replications if replications is None else int(replications)
         cap = target
     if target < 1:
-        raise ValueError(f"replications ({target}) must be at least 1")
+        raise StudyOptionError(f"replications ({target}) must be at least 1")
     seeds = replication_seeds(base_seed, cap)
     keys = [fingerprint(point) for _, point in points]
 
@@ -169,7 +192,7 @@ def sweep(
             finished = total - len(missing)
             if progress is not None:
                 progress(finished, total)
-            work = (((p, r), (points[p][1], seeds[r])) for p, r in missing)
+            work = (((p, r), (points[p][1], seeds[r], r == 0)) for p, r in missing)
             for (p, r), part in runner.run(replicate, work):
                 done[(p, r)] = part
                 if journal is not None:
@@ -228,7 +251,7 @@ def _sequential(
 def _precise(done: dict[tuple[int, int], Part], points: int, n: int, precision: float) -> bool:
     """Is every target figure of every point and group within ``precision`` after ``n``?"""
     for p in range(points):
-        parts = [done[(p, r)][0] for r in range(n)]
+        parts = [done[(p, r)]["rows"] for r in range(n)]
         for g in range(len(parts[0])):
             for figure in AUTO_TARGETS:
                 mean, _, low, high, count = t_interval([rows[g][figure] for rows in parts])
@@ -263,7 +286,8 @@ def _assemble(
             **{k: label(v) for k, v in values.items()},
         }
         for r, s in enumerate(seeds):
-            group_rows, fault_rows = done[(p, r)]
+            part = done[(p, r)]
+            group_rows, fault_rows = part["rows"], part["windows"]
             rows += [
                 {
                     **ident,
@@ -282,6 +306,18 @@ def _assemble(
     by = [*KEYS, *table, "group"]
     summary = summarize(runs, by, FIGURES)
     faults = pd.DataFrame(windows, columns=[*KEYS, *table, "replication", *FAULT_COLUMNS])
+    latency, timeline = [], []
+    for p, (values, point) in enumerate(points):
+        ident = {
+            "scenario": scenario.name,
+            "semantics": point.delivery.semantics,
+            "pattern": point.delivery.pattern,
+            **{k: label(v) for k, v in values.items()},
+        }
+        latency.append(_latency_table(ident, [done[(p, r)]["latency"] for r in range(len(seeds))]))
+        recorded = done[(p, 0)].get("timeline")
+        if recorded:
+            timeline.append(pd.DataFrame({**ident, "replication": 0, **recorded}))
     return Results(
         scenario=scenario,
         runs=runs,
@@ -293,7 +329,33 @@ def _assemble(
         executor=executor,
         reused=reused,
         precise=precise,
+        latency=pd.concat(latency, ignore_index=True),
+        timeline=pd.concat(timeline, ignore_index=True) if timeline else pd.DataFrame(),
     )
+
+
+def _latency_table(
+    ident: dict[str, Any], runs: list[dict[str, dict[str, list[float]]]]
+) -> pd.DataFrame:
+    """Latency distributions of one point: the quantile functions averaged over replications
+    (Vincent averaging), one row per group, kind and quantile."""
+    frames = []
+    for group in runs[0]:
+        for kind in ("end_to_end", "publish"):
+            stack = np.array([run[group][kind] for run in runs], dtype=float)
+            defined = ~np.isnan(stack)
+            counts = defined.sum(axis=0)
+            mean = np.where(
+                counts > 0,
+                np.where(defined, stack, 0.0).sum(axis=0) / np.maximum(counts, 1),
+                np.nan,
+            )
+            frames.append(
+                pd.DataFrame(
+                    {**ident, "group": group, "kind": kind, "quantile": QUANTILES, "seconds": mean}
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
 
 
 def run(

@@ -247,6 +247,8 @@ class Scenario(_Model):
     replications: Annotated[int, Field(ge=1, le=100_000)] = 5
     duration: Seconds = 60.0
     drain: Seconds = 30.0
+    timeline_step: Seconds = 0.0
+    """Seconds between the samples of the timeline the charts draw; 0: a 200th of the run."""
     workload: Workload = Workload()
     delivery: Delivery = Delivery()
     broker: Broker = Broker()

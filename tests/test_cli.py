@@ -66,7 +66,8 @@ SPEC_CAUSES = [
     *["publish_lost", "rejected", "producer_gave_up", "producer_crash"],
     *["broker_crash", "retention", "deliver_lost", "consumer_crash"],
 ]
-RESULT_FILES = {"runs.csv", "summary.csv", "faults.csv", "scenario.toml", "meta.json", "parts"}
+RESULT_FILES = {"runs.csv", "summary.csv", "faults.csv", "latency.csv", "timeline.csv",
+                "scenario.toml", "meta.json", "parts"}
 """The result files, and the journal of finished runs (parts/) that --resume reads."""
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -94,7 +95,9 @@ def header(path: Path) -> list[str]:
 
 
 def run_ok(*args: str | Path):
-    result = dsim("run", *args)
+    """``dsim run`` that must succeed; charts are left to tests/test_plots.py (they cost a
+    second or two per run)."""
+    result = dsim("run", *args, "--no-charts")
     assert result.exit_code == 0, plain(result.output)
     assert result.exception is None
     return result
@@ -124,7 +127,7 @@ def test_run_prints_a_summary_and_writes_every_result_file(scenario_file, tmp_pa
     assert "tiny, at-least-once, streaming: mean ±95% CI over 2 replication(s)" in stdout
     for word in ("group", "eligible", "lost", "duplicated", "pending", "billing", "analytics"):
         assert word in stdout
-    assert f"to {directory}/" in stdout
+    assert f"results in {directory}/" in stdout
     assert {p.name for p in directory.iterdir()} == RESULT_FILES
     assert "Traceback" not in result.output
 

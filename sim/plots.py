@@ -1,0 +1,674 @@
+"""Charts: pure functions of result tables, each drawing on one matplotlib Axes.
+
+Every function takes a table as ``Results`` holds it (and as the result files store it) and
+an optional ``ax``; it returns the Axes, so notebooks can combine them freely. One colour
+stands for each semantics and one line style (or hatch) for each pattern, in every chart.
+:func:`draw_all` composes the chart files ``dsim run`` and ``dsim plot`` write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
+
+from sim.ledger import LOSS_CAUSES
+from sim.stats import t_interval
+
+SEMANTICS = ["at-most-once", "at-least-once", "exactly-once"]
+PATTERNS = ["streaming", "pubsub"]
+COLOURS = {"at-most-once": "#d62728", "at-least-once": "#1f77b4", "exactly-once": "#2ca02c"}
+LINES = {"streaming": "-", "pubsub": "--"}
+HATCHES = {"streaming": "", "pubsub": "///"}
+MARKERS = {"p50": "o", "p99": "^"}
+KEYS = ["scenario", "semantics", "pattern"]
+CAUSE_COLOURS = [
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#9467bd",
+    "#ff7f0e",
+    "#1f3b73",
+]
+
+FIGURE_LABELS = {
+    "loss_rate": "lost (% of eligible messages)",
+    "dup_rate": "duplicate applications (% of eligible)",
+    "latency_mean": "mean end-to-end latency (s)",
+    "latency_p50": "median end-to-end latency (s)",
+    "latency_p99": "p99 end-to-end latency (s)",
+    "publish_latency_p99": "p99 publish latency (s)",
+    "pending": "pending at the end (messages)",
+}
+PERCENT = {"loss_rate", "dup_rate"}
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(7, 4.5), layout="constrained")[1]
+
+
+def _systems(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """The (semantics, pattern) pairs present, in the canonical order."""
+    present = set(zip(table["semantics"], table["pattern"], strict=True))
+    order = [(s, p) for s in SEMANTICS for p in PATTERNS]
+    return [pair for pair in order if pair in present]
+
+
+def _group(table: pd.DataFrame, group: str | None) -> pd.DataFrame:
+    if "group" not in table or table.empty:
+        return table
+    chosen = group if group is not None else table["group"].iloc[0]
+    return table[table["group"] == chosen]
+
+
+def system_legend(
+    ax: Axes | Figure, systems: Sequence[tuple[str, str]], lines: bool = False, **where: Any
+) -> None:
+    """One legend entry per semantics (colour) and per pattern (line style or hatch)."""
+    semantics = [s for s in SEMANTICS if any(x == s for x, _ in systems)]
+    patterns = [p for p in PATTERNS if any(y == p for _, y in systems)]
+    handles: list[Any] = [Patch(facecolor=COLOURS[s], label=s) for s in semantics]
+    if len(patterns) > 1 or lines:
+        for p in patterns:
+            if lines:
+                handles.append(Line2D([], [], color="black", linestyle=LINES[p], label=p))
+            else:
+                handles.append(
+                    Patch(facecolor="white", edgecolor="black", hatch=HATCHES[p], label=p)
+                )
+    if isinstance(ax, Figure):  # beside the panels (needs the constrained layout)
+        ax.legend(handles=handles, loc="outside right upper", frameon=False, **where)
+    else:
+        ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, **where
+        )
+
+
+# --- bars -------------------------------------------------------------------------------------
+
+
+def _bar_positions(systems: Sequence[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """Bars of one semantics side by side, a gap between semantics."""
+    positions, x, last = {}, 0.0, None
+    for s, p in systems:
+        if last is not None:
+            x += 1.0 if s == last else 1.6
+        positions[(s, p)] = x
+        last = s
+    return positions
+
+
+def _label_bars(
+    ax: Axes, systems: Sequence[tuple[str, str]], positions: dict[tuple[str, str], float]
+) -> None:
+    """The pattern under each bar, the semantics (in its colour) under its bars."""
+    ax.set_xticks([positions[s] for s in systems])
+    ax.set_xticklabels([p for _, p in systems], fontsize=7)
+    ax.set_xlim(min(positions.values()) - 0.8, max(positions.values()) + 0.8)
+    below = ax.get_xaxis_transform()
+    for semantics in dict.fromkeys(s for s, _ in systems):
+        xs = [positions[k] for k in systems if k[0] == semantics]
+        ax.text(
+            sum(xs) / len(xs),
+            -0.09,
+            semantics,
+            transform=below,
+            ha="center",
+            va="top",
+            fontsize=9,
+            fontweight="bold",
+            color=COLOURS[semantics],
+        )
+
+
+def rate_bars(
+    summary: pd.DataFrame,
+    figure: str = "loss_rate",
+    ax: Axes | None = None,
+    group: str | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Mean of ``figure`` per semantics and pattern, with its 95% interval as error bars.
+
+    ``summary`` should hold one point per system (slice a sweep with :func:`at_point`)."""
+    ax = _axes(ax)
+    rows = _group(summary[summary["figure"] == figure], group)
+    systems = _systems(rows)
+    positions = _bar_positions(systems)
+    scale = 100.0 if figure in PERCENT else 1.0
+    for s, p in systems:
+        row = rows[(rows["semantics"] == s) & (rows["pattern"] == p)].iloc[0]
+        mean = row["mean"] * scale
+        low, high = row["ci_low"] * scale, row["ci_high"] * scale
+        err = None if np.isnan(low) else [[max(0.0, mean - low)], [max(0.0, high - mean)]]
+        ax.bar(
+            positions[(s, p)],
+            mean,
+            width=0.9,
+            color=COLOURS[s],
+            hatch=HATCHES[p],
+            edgecolor="white" if not HATCHES[p] else "black",
+            linewidth=0.5,
+            yerr=err,
+            capsize=3,
+            error_kw={"elinewidth": 1},
+        )
+        ax.annotate(
+            f"{mean:.3g}{'%' if scale == 100 else ''}",
+            (positions[(s, p)], mean if np.isnan(high) else max(mean, high)),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+    _label_bars(ax, systems, positions)
+    if scale == 100.0:
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
+    ax.set_ylabel(FIGURE_LABELS.get(figure, figure))
+    ax.set_ylim(bottom=0)
+    ax.margins(y=0.15)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def cause_bars(
+    summary: pd.DataFrame,
+    ax: Axes | None = None,
+    group: str | None = None,
+    title: str | None = "Why were messages lost?",
+) -> Axes:
+    """Losses per semantics and pattern, stacked by cause (% of eligible messages)."""
+    ax = _axes(ax)
+    rows = _group(summary, group)
+    systems = _systems(rows)
+    positions = _bar_positions(systems)
+    eligible = {k: v for k, v in _means(rows, "eligible").items()}
+    bottoms = dict.fromkeys(systems, 0.0)
+    drawn = []
+    for cause, colour in zip(LOSS_CAUSES, CAUSE_COLOURS, strict=True):
+        means = _means(rows, cause.column)
+        heights = {
+            k: 100.0 * means.get(k, 0.0) / eligible[k] if eligible.get(k) else 0.0 for k in systems
+        }
+        if not any(heights.values()):
+            continue
+        drawn.append(Patch(facecolor=colour, label=cause.name.lower().replace("_", " ")))
+        for k in systems:
+            ax.bar(
+                positions[k],
+                heights[k],
+                bottom=bottoms[k],
+                width=0.9,
+                color=colour,
+                hatch=HATCHES[k[1]],
+                edgecolor="black" if HATCHES[k[1]] else "white",
+                linewidth=0.5,
+            )
+            bottoms[k] += heights[k]
+    _label_bars(ax, systems, positions)
+    ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
+    ax.set_ylabel("lost (% of eligible messages)")
+    ax.set_ylim(bottom=0)
+    ax.margins(y=0.1)
+    if drawn:
+        ax.legend(
+            handles=drawn,
+            title="cause",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            fontsize=8,
+        )
+    else:
+        ax.text(0.5, 0.5, "no message was lost", transform=ax.transAxes, ha="center", color="0.4")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _means(rows: pd.DataFrame, figure: str) -> dict[tuple[str, str], float]:
+    part = rows[rows["figure"] == figure]
+    return {
+        (s, p): float(m)
+        for s, p, m in zip(part["semantics"], part["pattern"], part["mean"], strict=True)
+    }
+
+
+def price_bars(
+    runs: pd.DataFrame,
+    figure: str = "wire_messages",
+    per: str = "delivered",
+    ax: Axes | None = None,
+    group: str | None = None,
+    title: str | None = None,
+) -> Axes:
+    """What a guarantee costs: ``figure`` per ``per`` message (mean of the per-replication
+    ratios, with its 95% interval), per semantics and pattern."""
+    ax = _axes(ax)
+    rows = _group(runs, group)
+    systems = _systems(rows)
+    positions = _bar_positions(systems)
+    for s, p in systems:
+        mine = rows[(rows["semantics"] == s) & (rows["pattern"] == p)]
+        ratio = (mine[figure] / mine[per].where(mine[per] > 0)).to_numpy(dtype=float)
+        mean, _, low, high, _ = t_interval(ratio)
+        err = None if np.isnan(low) else [[mean - low], [high - mean]]
+        ax.bar(
+            positions[(s, p)],
+            mean,
+            width=0.9,
+            color=COLOURS[s],
+            hatch=HATCHES[p],
+            edgecolor="black" if HATCHES[p] else "white",
+            linewidth=0.5,
+            yerr=err,
+            capsize=3,
+        )
+        ax.annotate(
+            f"{mean:.3g}",
+            (positions[(s, p)], mean if np.isnan(high) else max(mean, high)),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+    _label_bars(ax, systems, positions)
+    ax.set_ylabel(f"{figure.replace('_', ' ')} per {per} message")
+    ax.set_ylim(bottom=0)
+    ax.margins(y=0.15)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# --- distributions and curves ----------------------------------------------------------------
+
+
+def latency_cdf(
+    latency: pd.DataFrame,
+    kind: str = "end_to_end",
+    ax: Axes | None = None,
+    group: str | None = None,
+    title: str | None = None,
+) -> Axes:
+    """The latency distribution per semantics and pattern, as a CDF on a log time axis, with
+    the median (circle) and the 99th percentile (triangle) marked."""
+    ax = _axes(ax)
+    rows = _group(latency[latency["kind"] == kind], group)
+    systems = _systems(rows)
+    immediate, drawn, notes = [], {}, []
+    for s, p in systems:
+        mine = rows[(rows["semantics"] == s) & (rows["pattern"] == p)].sort_values("quantile")
+        seconds, q = mine["seconds"].to_numpy(float), mine["quantile"].to_numpy(float)
+        keep = seconds > 0
+        if not keep.any():
+            immediate.append(f"{s} ({p})")
+            continue
+        same = next((k for k, v in drawn.items() if np.allclose(v, seconds, equal_nan=True)), None)
+        if same is not None:  # drawn already: say so rather than hide a curve
+            notes.append(f"{s} ({p}) = {same[0]} ({same[1]})")
+            continue
+        drawn[(s, p)] = seconds
+        ax.plot(seconds[keep], q[keep], color=COLOURS[s], linestyle=LINES[p], linewidth=1.5)
+        for name, level in (("p50", 0.5), ("p99", 0.99)):
+            at = float(np.interp(level, q, seconds))
+            if at > 0:
+                ax.plot(
+                    [at],
+                    [level],
+                    marker=MARKERS[name],
+                    color=COLOURS[s],
+                    markersize=6,
+                    linestyle="none",
+                    markeredgecolor="black",
+                    markeredgewidth=0.5,
+                )
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("latency (s, log scale)")
+    ax.set_ylabel("fraction of messages")
+    ax.grid(True, which="major", alpha=0.3)
+    if immediate:
+        notes.insert(0, "no wait: " + ", ".join(immediate))
+    if notes:
+        ax.text(
+            0.02,
+            0.97,
+            "\n".join(notes),
+            transform=ax.transAxes,
+            va="top",
+            fontsize=7,
+            color="0.3",
+        )
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def sweep_curve(
+    summary: pd.DataFrame,
+    x: str,
+    figure: str = "loss_rate",
+    ax: Axes | None = None,
+    group: str | None = None,
+    title: str | None = None,
+) -> Axes:
+    """``figure`` against the swept value ``x``: one line per semantics (colour) and pattern
+    (line style), the 95% interval as a band."""
+    ax = _axes(ax)
+    rows = _group(summary[summary["figure"] == figure], group)
+    values = list(dict.fromkeys(rows[x]))
+    numeric = all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
+    )
+    where = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+    scale = 100.0 if figure in PERCENT else 1.0
+    for s, p in _systems(rows):
+        mine = rows[(rows["semantics"] == s) & (rows["pattern"] == p)]
+        mine = mine.assign(_x=mine[x].map(where)).sort_values("_x")
+        xs = mine["_x"].to_numpy(float)
+        ax.plot(
+            xs,
+            mine["mean"] * scale,
+            color=COLOURS[s],
+            linestyle=LINES[p],
+            marker=".",
+            linewidth=1.5,
+        )
+        low, high = mine["ci_low"] * scale, mine["ci_high"] * scale
+        if low.notna().all():
+            ax.fill_between(xs, low, high, color=COLOURS[s], alpha=0.12, linewidth=0)
+    if not numeric:
+        ax.set_xticks(list(where.values()))
+        ax.set_xticklabels([str(v) for v in values])
+    if scale == 100.0:
+        ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
+    ax.set_xlabel(x)
+    ax.set_ylabel(FIGURE_LABELS.get(figure, figure))
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+# --- one replication over time ---------------------------------------------------------------
+
+
+def shade_faults(faults: pd.DataFrame, ax: Axes, label: bool = True) -> Axes:
+    """Shade every fault window (and name its target once, at the top)."""
+    named: set[str] = set()
+    for row in faults.itertuples(index=False):
+        ax.axvspan(row.start, row.end, color="0.5", alpha=0.2, linewidth=0)
+        name = f"{row.target} {row.kind}"
+        if label and name not in named:
+            named.add(name)
+            ax.annotate(
+                name,
+                (row.start, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 2),
+                textcoords="offset points",
+                fontsize=7,
+                va="bottom",
+                color="0.3",
+                rotation=0,
+            )
+    return ax
+
+
+def _from_zero(ax: Axes) -> None:
+    """Keep 0 at the bottom while autoscaling stays on (shared axes grow with every panel)."""
+    for line in ax.get_lines():
+        line.sticky_edges.y.append(0.0)
+
+
+def throughput(
+    timeline: pd.DataFrame,
+    ax: Axes | None = None,
+    group: str | None = None,
+    faults: pd.DataFrame | None = None,
+    legend: bool = True,
+) -> Axes:
+    """Messages produced and first applied per second."""
+    ax = _axes(ax)
+    rows = _group(timeline, group)
+    ax.plot(rows["time"], rows["produced_per_s"], color="0.6", linewidth=1, label="produced")
+    ax.plot(
+        rows["time"],
+        rows["delivered_per_s"],
+        color="black",
+        linewidth=1,
+        label="applied (first time)",
+    )
+    ax.set_ylabel("messages / s")
+    _from_zero(ax)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    if faults is not None:
+        shade_faults(faults, ax)
+    return ax
+
+
+def backlog(
+    timeline: pd.DataFrame,
+    ax: Axes | None = None,
+    group: str | None = None,
+    faults: pd.DataFrame | None = None,
+    legend: bool = True,
+) -> Axes:
+    """What waits: publishes in the broker's queue and stored copies the group has not
+    consumed yet (its lag)."""
+    ax = _axes(ax)
+    rows = _group(timeline, group)
+    ax.plot(rows["time"], rows["lag"], color="#9467bd", linewidth=1, label="consumer lag")
+    ax.plot(rows["time"], rows["broker_queue"], color="#ff7f0e", linewidth=1, label="broker queue")
+    ax.set_ylabel("messages")
+    _from_zero(ax)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    if faults is not None:
+        shade_faults(faults, ax, label=False)
+    return ax
+
+
+def damage(
+    timeline: pd.DataFrame,
+    ax: Axes | None = None,
+    group: str | None = None,
+    faults: pd.DataFrame | None = None,
+    legend: bool = True,
+) -> Axes:
+    """Cumulative losses (at the lost message's creation time) and duplicate applications."""
+    ax = _axes(ax)
+    rows = _group(timeline, group)
+    ax.plot(
+        rows["time"],
+        rows["lost_cumulative"],
+        color="#d62728",
+        linewidth=1.5,
+        label="lost (by creation time)",
+    )
+    ax.plot(
+        rows["time"],
+        rows["duplicates_cumulative"],
+        color="#1f77b4",
+        linewidth=1.5,
+        linestyle=":",
+        label="duplicate applications",
+    )
+    ax.set_ylabel("messages (cumulative)")
+    ax.set_xlabel("simulated time (s)")
+    _from_zero(ax)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    if faults is not None:
+        shade_faults(faults, ax, label=False)
+    return ax
+
+
+# --- the chart files -------------------------------------------------------------------------
+
+
+def sweep_columns(table: pd.DataFrame) -> list[str]:
+    """The swept columns of a result table (between the system keys and ``group``)."""
+    columns = list(table.columns)
+    return columns[len(KEYS) : columns.index("group")] if "group" in columns else []
+
+
+def at_point(
+    table: pd.DataFrame, sweep: Sequence[str], choose: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, str]:
+    """Rows at one value of every swept column other than semantics and pattern (by default
+    the last value, the harshest in a rising sweep), and words that say which."""
+    chosen = dict(choose or {})
+    for column in sweep:
+        if column in ("delivery.semantics", "delivery.pattern") or column in chosen:
+            continue
+        chosen[column] = list(dict.fromkeys(table[column]))[-1]
+    rows = table
+    for column, value in chosen.items():
+        rows = rows[rows[column] == value]
+    words = ", ".join(f"{k} = {v}" for k, v in chosen.items())
+    return rows, (f" (at {words})" if words else "")
+
+
+def _figure(columns: int, rows: int = 1, width: float = 6.0, height: float = 4.2) -> Figure:
+    return Figure(figsize=(width * columns, height * rows), layout="constrained")
+
+
+def draw_all(
+    tables: dict[str, pd.DataFrame], out: Path, fmt: str = "png", group: str | None = None
+) -> list[Path]:
+    """Draw every chart of a study into ``out``; ``tables``: ``summary``, ``runs``,
+    ``latency``, ``timeline``, ``faults`` (as written to the result files)."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary, runs = tables["summary"], tables["runs"]
+    sweep = sweep_columns(summary)
+    name = str(summary["scenario"].iloc[0])
+    group = group if group is not None else str(summary["group"].iloc[0])
+    written = []
+
+    def save(fig: Figure, stem: str) -> None:
+        path = out / f"{stem}.{fmt}"
+        fig.savefig(path, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
+        written.append(path)
+
+    point, where = at_point(summary, sweep)
+    systems = _systems(point)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    rate_bars(point, "loss_rate", left, group, "How many messages are lost?")
+    rate_bars(point, "dup_rate", right, group, "How many are applied twice or more?")
+    fig.suptitle(f"{name}: loss and duplicates per delivery semantics{where}, group {group}")
+    system_legend(fig, systems)
+    save(fig, "loss_and_duplicates")
+
+    latency, _ = at_point(tables["latency"], sweep)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    latency_cdf(latency, "end_to_end", left, group, "How long until the effect is applied?")
+    latency_cdf(
+        latency, "publish", right, group, "How long does the application wait for the publish ack?"
+    )
+    fig.suptitle(f"{name}: latency distributions{where} (o median, ^ p99)")
+    system_legend(fig, systems, lines=True)
+    save(fig, "latency")
+
+    for column in sweep:
+        if column in ("delivery.semantics", "delivery.pattern"):
+            continue
+        others = [c for c in sweep if c != column]
+        sliced, where_else = at_point(summary, others)
+        fig = _figure(2, 2, width=5.5, height=3.8)
+        axes = fig.subplots(2, 2)
+        for ax, figure in zip(
+            axes.flat, ("loss_rate", "dup_rate", "latency_p99", "publish_latency_p99"), strict=True
+        ):
+            sweep_curve(sliced, column, figure, ax, group)
+        fig.suptitle(
+            f"{name}: how the figures move with {column}{where_else}, group {group}"
+            " (bands: 95% intervals)"
+        )
+        system_legend(fig, _systems(sliced), lines=True)
+        save(fig, f"sweep_{_safe(column)}")
+
+    timeline = tables["timeline"]
+    if not timeline.empty:
+        timeline, where = at_point(timeline, sweep)
+        faults, _ = at_point(tables["faults"], sweep)
+        faults = faults[faults["replication"] == 0]
+        for pattern in [p for p in PATTERNS if p in set(timeline["pattern"])]:
+            present = [
+                s
+                for s in SEMANTICS
+                if ((timeline["semantics"] == s) & (timeline["pattern"] == pattern)).any()
+            ]
+            fig = _figure(len(present), 3, width=4.5, height=2.6)
+            axes = np.array(fig.subplots(3, len(present), sharex=True, sharey="row", squeeze=False))
+            for j, s in enumerate(present):
+                mine = timeline[(timeline["semantics"] == s) & (timeline["pattern"] == pattern)]
+                windows = faults[(faults["semantics"] == s) & (faults["pattern"] == pattern)]
+                last = j == len(present) - 1
+                throughput(mine, axes[0, j], group, windows, legend=last)
+                backlog(mine, axes[1, j], group, windows, legend=last)
+                damage(mine, axes[2, j], group, windows, legend=last)
+                axes[0, j].set_title(s, color=COLOURS[s], pad=14)
+            fig.suptitle(
+                f"{name}: one replication over time, {pattern}{where}, group {group}"
+                " (grey: fault windows)"
+            )
+            save(fig, f"timeline_{pattern}")
+
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    cause_bars(point, left, group)
+    rate_bars(point, "dup_rate", right, group, "How many duplicate applications?")
+    fig.suptitle(f"{name}: losses by cause and duplicates{where}, group {group}")
+    save(fig, "causes")
+
+    run_point, where = at_point(runs, sweep)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    price_bars(
+        run_point,
+        "wire_messages",
+        "delivered",
+        left,
+        group,
+        "Network messages per delivered message",
+    )
+    price_bars(
+        run_point, "attempts", "delivered", right, group, "Publish attempts per delivered message"
+    )
+    fig.suptitle(f"{name}: the price of each guarantee{where}, group {group}")
+    system_legend(fig, _systems(run_point))
+    save(fig, "price")
+    return written
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
+    """The tables :func:`draw_all` needs, read back from a result directory."""
+    return {
+        name: pd.read_csv(directory / f"{name}.csv")
+        for name in ("summary", "runs", "latency", "timeline", "faults")
+    }

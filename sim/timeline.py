@@ -1,0 +1,99 @@
+"""The timeline of one replication: what the system held and did over time.
+
+A sampler looks at the broker every ``step`` simulated seconds (its publish queue, the stored
+copies not yet consumed, each group's lag); rates and cumulative counts come afterwards from
+the ledger's per-message arrays, bucketed at the same step. Losses are placed at the creation
+time of the lost message (when it is known to be lost is only the end of the run).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.model import Simulation
+
+SAMPLES = 200
+"""Samples in a run when the scenario leaves ``timeline_step`` at 0."""
+
+
+class Timeline:
+    """Samples of the broker and the groups, taken by a process on the simulation clock."""
+
+    def __init__(self, simulation: Simulation):
+        self.sim = simulation
+        scenario = simulation.scenario
+        horizon = simulation.horizon
+        self.step = scenario.timeline_step or (horizon / SAMPLES if horizon > 0 else 1.0)
+        self.samples: dict[str, list[float]] = {"time": [], "broker_queue": [], "backlog": []}
+        self.lags: list[list[int]] = [[] for _ in scenario.consumers]
+        if horizon > 0:
+            simulation.clock.process(self._sample())
+
+    def _sample(self) -> Generator[Any, Any, None]:
+        sim = self.sim
+        while True:
+            yield sim.clock.timeout(self.step)
+            self.samples["time"].append(sim.clock.now)
+            self.samples["broker_queue"].append(len(sim.broker.queue) + len(sim.broker.in_service))
+            self.samples["backlog"].append(sim.pattern.unconsumed)
+            for g, lags in enumerate(self.lags):
+                lags.append(sim.pattern.lag(g))
+
+    def table(self, outcomes: list[dict[str, np.ndarray]]) -> dict[str, list[Any]]:
+        """Columns: group, time, the samples, and per step rates and cumulative counts."""
+        times = np.asarray(self.samples["time"])
+        edges = np.concatenate([[0.0], times])
+        ledger = self.sim.ledger
+        columns: dict[str, list[Any]] = {
+            k: []
+            for k in (
+                "group",
+                "time",
+                "produced_per_s",
+                "delivered_per_s",
+                "broker_queue",
+                "backlog",
+                "lag",
+                "lost_cumulative",
+                "duplicates_cumulative",
+            )
+        }
+        for g, (c, out) in enumerate(zip(self.sim.scenario.consumers, outcomes, strict=True)):
+            created = out["created"]
+            produced = _count(created, edges) / self.step
+            delivered = _count(out["first_effect"][out["delivered"]], edges) / self.step
+            lost = np.cumsum(_count(created[out["lost"]], edges))
+            duplicates = np.cumsum(_count(np.frombuffer(ledger.duplicated_at[g]), edges))
+            columns["group"] += [c.name] * len(times)
+            columns["time"] += times.tolist()
+            columns["produced_per_s"] += produced.tolist()
+            columns["delivered_per_s"] += delivered.tolist()
+            columns["broker_queue"] += self.samples["broker_queue"]
+            columns["backlog"] += self.samples["backlog"]
+            columns["lag"] += self.lags[g]
+            columns["lost_cumulative"] += lost.astype(int).tolist()
+            columns["duplicates_cumulative"] += duplicates.astype(int).tolist()
+        return columns
+
+
+def _count(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    if len(edges) < 2:
+        return np.zeros(0)
+    return np.histogram(values, bins=edges)[0].astype(float)
+
+
+QUANTILES = np.concatenate([np.linspace(0.0, 0.99, 100), np.linspace(0.991, 1.0, 10)])
+"""Where latency distributions are sampled: every percent, then every permille of the tail."""
+
+
+def quantile_function(values: np.ndarray) -> list[float]:
+    """The latency distribution of one run as its quantiles at :data:`QUANTILES` (NaN when
+    there is nothing to describe); averaged over replications it draws a CDF."""
+    if len(values) == 0:
+        return [math.nan] * len(QUANTILES)
+    return np.quantile(values, QUANTILES).tolist()
