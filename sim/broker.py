@@ -72,6 +72,8 @@ class Broker(Crashable):
         self.rejected = 0
         self.out_of_order = 0
         self._forgotten: list[tuple[float, float]] = []
+        self._stored_ids: dict[tuple[int, int], float] = {}
+        """Under ``retry_new_id``: when each (message, attempt) id was stored."""
         """Intervals of store times whose idempotency ids a crash erased."""
         self._producers = producers
         self._session = [0] * len(producers)
@@ -111,7 +113,7 @@ class Broker(Crashable):
     def _admit(self, producer: int, m: int, attempt: int, session: int) -> None:
         now = self.clock.now
         if self.semantics.idempotent_publish:
-            verdict = self._check(producer, m, session, now)
+            verdict = self._check(producer, m, attempt, session, now)
             if verdict == Answer.DUPLICATE:
                 self.deduplicated += 1
                 self._answer(producer, m, attempt, session, verdict)
@@ -132,7 +134,9 @@ class Broker(Crashable):
             self.ledger.pre_died(m, Cause.REJECTED)
             return
         self.ledger.stored_copy(m, now)
-        self.pattern.append(m, now)
+        self.pattern.append(m, now, attempt)
+        if self.delivery.retry_new_id:
+            self._stored_ids[(m, attempt)] = now
         if self.semantics.idempotent_publish and self.delivery.dedup == "sequence":
             self._remember_seq(producer, self.ledger.seq[m], now)
         self._answer(producer, m, attempt, session, Answer.STORED)
@@ -143,11 +147,14 @@ class Broker(Crashable):
         if self.semantics.producer_retries:
             self.ack_link.send(self._ack_handlers[producer], (m, attempt, session, answer))
 
-    def _check(self, producer: int, m: int, session: int, now: float) -> Answer:
+    def _check(self, producer: int, m: int, attempt: int, session: int, now: float) -> Answer:
         """Exactly-once: is this attempt new, a duplicate, or not acceptable now?"""
         if self.delivery.dedup == "sequence":
             return self._check_sequence(producer, self.ledger.seq[m], session)
-        stored_at = self.ledger.last_stored[m]
+        if self.delivery.retry_new_id:  # each attempt is its own message id
+            stored_at = self._stored_ids.get((m, attempt), math.nan)
+        else:
+            stored_at = self.ledger.last_stored[m]
         if stored_at != stored_at or now - stored_at > self.delivery.dedup_window:
             return Answer.STORED
         if any(lo < stored_at <= hi for lo, hi in self._forgotten):

@@ -35,6 +35,7 @@ class ConsumerInstance(Crashable):
         clock: Clock,
         semantics: Semantics,
         atomic_dedup: bool,
+        new_ids: bool,
         ledger: Ledger,
         service_time: Sampler,
         crash_draw: Sampler,
@@ -45,6 +46,8 @@ class ConsumerInstance(Crashable):
         self.clock = clock
         self.semantics = semantics
         self.atomic_dedup = atomic_dedup
+        self.new_ids = new_ids
+        """Message ids are per publish attempt (``retry_new_id``): dedup by (message, attempt)."""
         self.ledger = ledger
         self._service_time = service_time
         self._crash_draw = crash_draw
@@ -82,14 +85,15 @@ class ConsumerInstance(Crashable):
         m, token = self.current  # type: ignore[misc]
         g, ledger = self.g, self.ledger
         dedup = self.semantics.consumer_dedup
-        fresh = not (dedup and ledger.processed_ids[g][m])
+        key = (m, self.pattern.publish_attempt(token)) if self.new_ids else m
+        fresh = not (dedup and ledger.processed(g, key))
         if fresh:
             ledger.apply(g, m, self.clock.now)
         else:
             self.deduplicated += 1
         crash = bool(self._p_after) and self._crash_draw() < self._p_after
         if dedup and fresh and (self.atomic_dedup or not crash):
-            ledger.processed_ids[g][m] = 1  # non-atomic: a crash strikes between the writes
+            ledger.remember(g, key)  # non-atomic: a crash strikes between the writes
         if crash:
             self.fail(self.clock.now + self._restart_time())
             return

@@ -85,6 +85,8 @@ class Ledger:
         self.effects = [array("i") for _ in groups]
         self.first_effect = [array("d") for _ in groups]
         self.processed_ids = [bytearray() for _ in groups]
+        self.processed_keys: list[set[tuple[int, int]]] = [set() for _ in groups]
+        """The processed-id store when ids are (message, publish attempt): ``retry_new_id``."""
         # per group counters
         self.duplicated_at = [array("d") for _ in groups]
         """Times of the effect applications beyond a message's first (for timelines)."""
@@ -167,6 +169,19 @@ class Ledger:
         """A copy for group ``g`` lost on its way out (the copies it came from live on)."""
         if cause:
             self.cause[g][m] = cause
+
+    # --- the processed-id store (exactly-once) ---------------------------------------------
+
+    def processed(self, g: int, key: int | tuple[int, int]) -> bool:
+        if isinstance(key, int):
+            return bool(self.processed_ids[g][key])
+        return key in self.processed_keys[g]
+
+    def remember(self, g: int, key: int | tuple[int, int]) -> None:
+        if isinstance(key, int):
+            self.processed_ids[g][key] = 1
+        else:
+            self.processed_keys[g].add(key)
 
     # --- effects -----------------------------------------------------------------------------
 

@@ -139,6 +139,7 @@ class Simulation:
                     clock,
                     semantics,
                     delivery.atomic_dedup,
+                    delivery.retry_new_id,
                     ledger,
                     service_time=sampler(c.service_time, self._rng(f"{name}:service")),
                     crash_draw=uniform(self._rng(f"{name}:crash")),

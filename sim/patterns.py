@@ -41,7 +41,8 @@ class Pattern(Protocol):
     unconsumed: int
     """Stored copies some group still has to consume (the broker's ``capacity`` bounds it)."""
 
-    def append(self, m: int, now: float) -> None: ...
+    def append(self, m: int, now: float, attempt: int) -> None: ...
+    def publish_attempt(self, token: Any) -> int: ...
     def wipe(self, since: float) -> None: ...
     def broker_down(self) -> None: ...
     def broker_up(self) -> None: ...
@@ -58,13 +59,15 @@ class _Log:
     """Stored copies in store order: message ids (-1 once lost), store times, and how many
     groups still have to consume each one. ``base`` is the first copy retention kept."""
 
-    __slots__ = ("base", "index", "msgs", "remaining", "times")
+    __slots__ = ("attempts", "base", "index", "msgs", "remaining", "times")
 
     def __init__(self, index: int = 0) -> None:
         self.index = index
         self.msgs = array("q")
         self.times = array("d")
         self.remaining = array("i")
+        self.attempts = array("i")
+        """The publish attempt each copy was stored from (its id under ``retry_new_id``)."""
         self.base = 0
 
 
@@ -89,6 +92,7 @@ class _Storage:
         self.prefetch = scenario.broker.prefetch
         self.retention = scenario.broker.retention
         self.ack_timeout = scenario.delivery.ack_timeout
+        self.ack_deadline = scenario.delivery.redelivery_after
         self.broker: Broker
         self.unconsumed = 0
         self._redeliveries = [0] * len(self.groups)
@@ -216,6 +220,10 @@ class Streaming(_Storage):
         for p in owned:
             self.readers[g][p] = session
 
+    def publish_attempt(self, token: Any) -> int:
+        p, o = token
+        return self.logs[p].attempts[o]
+
     def lag(self, g: int) -> int:
         """Records the group has yet to commit (its consumer lag)."""
         if not self.started[g]:
@@ -233,7 +241,7 @@ class Streaming(_Storage):
 
     # --- broker side -------------------------------------------------------------------------
 
-    def append(self, m: int, now: float) -> None:
+    def append(self, m: int, now: float, attempt: int) -> None:
         for g, group in enumerate(self.groups):
             if not self.started[g] and now >= group.join_at:
                 self._start(g)
@@ -241,6 +249,7 @@ class Streaming(_Storage):
         log = self.logs[p]
         o = len(log.msgs)
         log.msgs.append(m)
+        log.attempts.append(attempt)
         log.times.append(now)
         readers = 0
         for g, committed in enumerate(self.committed):
@@ -485,6 +494,9 @@ class PubSub(_Storage):
     def _logs(self) -> list[_Log]:
         return [self.log]
 
+    def publish_attempt(self, token: Any) -> int:
+        return self.log.attempts[token]
+
     def lag(self, g: int) -> int:
         """Copies the subscription holds that its consumers have not acked yet."""
         return self._held[g]
@@ -496,10 +508,11 @@ class PubSub(_Storage):
 
     # --- broker side -------------------------------------------------------------------------
 
-    def append(self, m: int, now: float) -> None:
+    def append(self, m: int, now: float, attempt: int) -> None:
         log = self.log
         e = len(log.msgs)
         log.msgs.append(m)
+        log.attempts.append(attempt)
         log.times.append(now)
         readers = 0
         for g, group in enumerate(self.groups):
@@ -556,10 +569,10 @@ class PubSub(_Storage):
             if arrived:
                 self.ledger.born(g, m, arrived)
             self.outstanding[g][e] = (session, self._delivery_no)
-            self._deadlines[g].append((now + self.ack_timeout, e, self._delivery_no))
+            self._deadlines[g].append((now + self.ack_deadline, e, self._delivery_no))
             if not self._deadline_armed[g]:
                 self._deadline_armed[g] = True
-                self.clock.schedule(self.ack_timeout, self._on_deadline, g)
+                self.clock.schedule(self.ack_deadline, self._on_deadline, g)
             if self.semantics.broker_redelivers:
                 state[e] = _OUT
                 if not arrived:

@@ -8,6 +8,7 @@ next to the results reproduces the run on its own.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
@@ -18,7 +19,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from sim.presets import apply_preset
 
 # ---------------------------------------------------------------------------------------------
 # Value types
@@ -125,13 +128,23 @@ class Backoff(_Model):
     kind: Literal["constant", "exponential"] = "exponential"
     base: Seconds = 0.05
     cap: OpenSeconds = 2.0
+    multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
+    """Exponential backoff grows by this factor per retry (Google's clients use 1.3)."""
     jitter: bool = True
 
 
+PRESET_NAMES = ("kafka", "rabbitmq", "sqs-fifo", "nats-jetstream", "gcp-pubsub")
+
+
 class Delivery(_Model):
+    preset: Literal["kafka", "rabbitmq", "sqs-fifo", "nats-jetstream", "gcp-pubsub"] | None = None
+    """A real broker's documented defaults and mechanisms, under what the scenario sets."""
     semantics: Literal["at-most-once", "at-least-once", "exactly-once"] = "at-least-once"
     pattern: Literal["streaming", "pubsub"] = "streaming"
     ack_timeout: PositiveSeconds = 0.2
+    ack_deadline: Annotated[float, Field(gt=0.0)] | None = None
+    """Pub/sub: how long the broker waits for a consumer's ack before redelivering (a
+    visibility timeout, an ack wait); unset, it is ``ack_timeout``."""
     max_attempts: Annotated[int, Field(ge=0)] = 0
     max_in_flight: Annotated[int, Field(ge=0)] = 0
     """Unacked messages a producer may have on the wire at once; later ones wait in its
@@ -143,6 +156,13 @@ class Delivery(_Model):
     outbox: Literal["memory", "durable"] = "memory"
     poll_interval: Seconds = 0.0
     """Streaming only: 0 means long polls; otherwise an idle reader asks again after this."""
+    retry_new_id: bool = False
+    """Each publish attempt gets a new message id (Google Pub/Sub): neither the broker nor
+    the consumer's processed-id store can recognise a retried publish."""
+
+    @property
+    def redelivery_after(self) -> float:
+        return self.ack_deadline if self.ack_deadline is not None else self.ack_timeout
 
 
 class Broker(_Model):
@@ -241,6 +261,9 @@ class Fault(_Model):
 
 
 class Scenario(_Model):
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    """The data this scenario was validated from (overrides start from it)."""
+
     name: Annotated[str, Field(min_length=1, max_length=200)]
     description: str = ""
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
@@ -294,20 +317,29 @@ class Scenario(_Model):
         }
         if not data["sweep"]:
             del data["sweep"]
-        return data
+        return _plain(data)  # unset optional keys (no preset, no ack_deadline) are left out
 
     def to_toml(self) -> str:
         return tomli_w.dumps(_plain(self.resolved()))
 
     def with_values(self, values: Mapping[str, Any], *, source: str = "<overrides>") -> Scenario:
-        """A copy with dotted keys set (``delivery.semantics``, ``consumers.billing.instances``)."""
-        raw = self.model_dump(mode="python")
-        for key, value in values.items():
-            try:
-                set_path(raw, key, value)
-            except KeyError as exc:
-                raise ScenarioError(source, [Problem(key, str(exc.args[0]))]) from None
+        """A copy with dotted keys set (``delivery.semantics``, ``consumers.billing.instances``).
+
+        The keys are set in the data the scenario was validated from, so that a preset the
+        scenario names fills in again whatever the new values leave unset.
+        """
+        raw = copy.deepcopy(self._raw) if self._raw is not None else self.model_dump()
+        _set_all(raw, values.items(), source)
         return validate(raw, source=source)
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Scenario:
+        """A copy with top-level fields replaced, in the kept raw data as well."""
+        duplicate = super().model_copy(update=update, deep=deep)
+        if self._raw is not None:
+            duplicate._raw = {**copy.deepcopy(self._raw), **(update or {})}
+        return duplicate
 
 
 def _plain(value: Any) -> Any:
@@ -618,9 +650,10 @@ def validate(raw: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:
     if not isinstance(raw, Mapping):
         raise ScenarioError(source, [Problem("", f"expected a table; got {_describe(raw)}")])
     try:
-        scenario = Scenario.model_validate(dict(raw))
+        scenario = Scenario.model_validate(apply_preset(raw))
     except ValidationError as exc:
         raise ScenarioError(source, problems_from(exc)) from None
+    scenario._raw = copy.deepcopy(dict(raw))
     problems = _cross_checks(scenario) or _sweep_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
@@ -670,16 +703,24 @@ def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any]
     """Read, override (``KEY=VALUE`` strings or a mapping of dotted keys) and validate a file."""
     raw = read_toml(path)
     items = overrides.items() if isinstance(overrides, Mapping) else _assignments(path, overrides)
-    defaults = Scenario(name="defaults").model_dump(mode="python")
+    _set_all(raw, items, str(path))
+    return validate(raw, source=str(path))
+
+
+def _set_all(raw: dict[str, Any], items: Iterable[tuple[str, Any]], source: str) -> None:
+    """Set dotted keys in raw data; a list the data leaves to its default (the consumer
+    groups) is filled in first, so ``consumers.consumer.instances`` reaches it."""
+    defaults = None
     for key, value in items:
         try:
             top = split_path(key)[0]
-            if top not in raw and isinstance(defaults.get(str(top)), list):
-                raw[top] = defaults[top]  # e.g. --set consumers.consumer.instances=2
+            if top not in raw:
+                defaults = defaults or Scenario(name="defaults").model_dump(mode="python")
+                if isinstance(defaults.get(str(top)), list):
+                    raw[top] = defaults[str(top)]
             set_path(raw, key, value)
         except KeyError as exc:
-            raise ScenarioError(str(path), [Problem(key, str(exc.args[0]))]) from None
-    return validate(raw, source=str(path))
+            raise ScenarioError(source, [Problem(key, str(exc.args[0]))]) from None
 
 
 def _assignments(path: str | Path, texts: Iterable[str]) -> list[tuple[str, Any]]:

@@ -66,8 +66,16 @@ SPEC_CAUSES = [
     *["publish_lost", "rejected", "producer_gave_up", "producer_crash"],
     *["broker_crash", "retention", "deliver_lost", "consumer_crash"],
 ]
-RESULT_FILES = {"runs.csv", "summary.csv", "faults.csv", "latency.csv", "timeline.csv",
-                "scenario.toml", "meta.json", "parts"}
+RESULT_FILES = {
+    "runs.csv",
+    "summary.csv",
+    "faults.csv",
+    "latency.csv",
+    "timeline.csv",
+    "scenario.toml",
+    "meta.json",
+    "parts",
+}
 """The result files, and the journal of finished runs (parts/) that --resume reads."""
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
