@@ -12,6 +12,7 @@ import time
 import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -35,6 +36,7 @@ from sim.scenario import (
     ScenarioError,
     load_scenario,
     parse_value,
+    read_toml,
 )
 from sim.scenario import validate as validate_scenario
 
@@ -46,21 +48,92 @@ app = typer.Typer(
 out_console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, soft_wrap=True)
 
-ScenarioArg = Annotated[Path, typer.Argument(help="A scenario TOML file.", show_default=False)]
+ScenarioArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A scenario TOML file, or the name of a shipped scenario (see dsim list).",
+        show_default=False,
+    ),
+]
 OptionalScenario = Annotated[
     Path | None,
     typer.Argument(
-        help="A scenario TOML file [default: the built-in comparison of every "
-        "semantics and pattern under failure].",
+        help="A scenario TOML file, or the name of a shipped scenario (see dsim list) "
+        "[default: the built-in comparison of every semantics and pattern under failure].",
         show_default=False,
     ),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="Chart format: png or svg.")]
+GroupOpt = Annotated[
+    str | None,
+    typer.Option("--group", help="The consumer group the charts show [default: the first]."),
+]
+
+
+def shipped_folder() -> Path:
+    """The folder of the scenarios shipped with the package (``scenarios/``)."""
+    return Path(str(resources.files("sim") / "scenarios"))
 
 
 def default_scenario() -> Path:
     """The built-in comparison (shipped as ``scenarios/default.toml``)."""
-    return Path(str(resources.files("sim") / "scenarios" / "default.toml"))
+    return shipped_folder() / "default.toml"
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A scenario shipped with the package: its ``name``, file and ``description`` as the
+    file states them (read without validating, so that a broken file still lists)."""
+
+    name: str
+    path: Path
+    description: str
+
+
+def shipped_scenarios() -> list[Shipped]:
+    """Every shipped scenario, by file name."""
+    found = []
+    for path in sorted(shipped_folder().glob("*.toml")):
+        try:
+            raw = read_toml(path)
+        except ScenarioError as exc:
+            found.append(Shipped(path.stem, path, f"(unreadable: {exc})"))
+            continue
+        name, description = raw.get("name"), raw.get("description", "")
+        found.append(
+            Shipped(
+                name if isinstance(name, str) and name else path.stem,
+                path,
+                " ".join(description.split()) if isinstance(description, str) else "",
+            )
+        )
+    return found
+
+
+def resolve_scenario(given: Path) -> Path:
+    """A scenario argument as a file: a path that exists wins; otherwise the shipped scenario
+    of that file stem, ``name`` or file name; otherwise, if it looks like a path, the path
+    itself (loading it then says what is wrong). Anything else is an unknown name (exit 2)."""
+    if given.exists():
+        return given
+    text = str(given)
+    shipped = shipped_scenarios()
+    for match in (
+        lambda s: s.path.stem == text,
+        lambda s: s.name == text,
+        lambda s: s.path.name == text,
+    ):
+        for scenario in shipped:
+            if match(scenario):
+                return scenario.path
+    if given.suffix == ".toml" or len(given.parts) > 1:
+        return given
+    names = ", ".join(s.path.stem for s in shipped) or "none"
+    raise _error(
+        f"{text!r} is neither a scenario file nor a shipped scenario; shipped scenarios: "
+        f"{names} (dsim list describes them)",
+        2,
+    )
 
 
 SetOpt = Annotated[
@@ -74,10 +147,30 @@ SetOpt = Annotated[
 
 
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
+    """Load a scenario given as a path or a shipped name; refusals exit with code 2."""
+    path = resolve_scenario(path)
     try:
         return load_scenario(path, overrides or [])
     except ScenarioError as exc:
         raise _error(str(exc), 2) from None
+
+
+@app.command(name="list")
+def list_command() -> None:
+    """List the shipped scenarios: name, file and the question each answers. Run one with
+    dsim run NAME."""
+    shipped = shipped_scenarios()
+    table = Table(
+        title=f"{len(shipped)} shipped scenarios in {shipped_folder()}/ (dsim run NAME)",
+        title_justify="left",
+        show_lines=True,
+    )
+    table.add_column("name", no_wrap=True, style="bold")
+    table.add_column("file", no_wrap=True)
+    table.add_column("description", overflow="fold", ratio=1)
+    for scenario in shipped:
+        table.add_row(scenario.name, scenario.path.name, scenario.description or "–")
+    out_console.print(table)
 
 
 @app.command()
@@ -85,7 +178,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario file without running it."""
     loaded = _load(scenario, set_)
     out_console.print(
-        f"{scenario}: valid scenario {loaded.name!r} "
+        f"{resolve_scenario(scenario)}: valid scenario {loaded.name!r} "
         f"({loaded.delivery.semantics}, {loaded.delivery.pattern}, "
         f"{len(loaded.consumers)} consumer group(s), {len(loaded.faults)} fault(s)"
         f"{_sweep_note(loaded)})",
@@ -182,12 +275,13 @@ def run_command(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no table.")] = False,
     charts: Annotated[bool, typer.Option(help="Draw the charts.")] = True,
     fmt: FormatOpt = "png",
+    group: GroupOpt = None,
 ) -> None:
     """Run a scenario's replications (and its sweep), print a summary, write the results and
     draw the charts. With no scenario: the built-in comparison of every semantics and pattern
     as failures get worse."""
     fmt = _check_format(fmt)
-    scenario = scenario if scenario is not None else default_scenario()
+    scenario = resolve_scenario(scenario) if scenario is not None else default_scenario()
     loaded = _load(scenario, set_)
     directory = out if out is not None else Path("results") / loaded.name
     count = _parse_replications(replications)
@@ -224,7 +318,7 @@ def run_command(
             130,
         ) from None
     paths = write_results(results, directory, command=["dsim", *sys.argv[1:]])
-    drawn = _draw(results.tables(), directory, fmt) if charts else []
+    drawn = _draw(results.tables(), directory, fmt, group) if charts else []
     if results.precise is False:
         err_console.print(
             f"warning: after {len(results.seeds)} replications (--max-replications) some "
@@ -248,10 +342,17 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
-def _draw(tables: dict[str, pd.DataFrame], directory: Path, fmt: str) -> list[Path]:
+def _draw(
+    tables: dict[str, pd.DataFrame], directory: Path, fmt: str, group: str | None
+) -> list[Path]:
+    groups = list(dict.fromkeys(tables["summary"]["group"]))
+    if group is not None and group not in groups:
+        raise _error(
+            f"no consumer group {group!r} in these results (groups: {', '.join(groups)})", 2
+        )
     from sim.plots import draw_all
 
-    return draw_all(tables, directory / "charts", fmt)
+    return draw_all(tables, directory / "charts", fmt, group)
 
 
 def _report(line: str, charts: list[Path]) -> None:
@@ -264,6 +365,7 @@ def _report(line: str, charts: list[Path]) -> None:
 def plot(
     directory: Annotated[Path, typer.Argument(help="A result directory of dsim run.")],
     fmt: FormatOpt = "png",
+    group: GroupOpt = None,
 ) -> None:
     """Redraw every chart from saved results, without simulating again."""
     fmt = _check_format(fmt)
@@ -273,7 +375,7 @@ def plot(
         tables = read_tables(directory)
     except (OSError, ValueError, KeyError) as exc:
         raise _error(f"{directory}: not a readable dsim result directory: {exc}", 2) from None
-    _report(f"charts from {directory}/", _draw(tables, directory, fmt))
+    _report(f"charts from {directory}/", _draw(tables, directory, fmt, group))
 
 
 @contextmanager
@@ -349,7 +451,7 @@ def summary_table(results: Results) -> Table:
     varying = [
         k for k in results.by if k == "group" or (k not in redundant and summary[k].nunique() > 1)
     ]
-    fixed = [str(summary[k].iloc[0]) for k in results.by if k not in varying]
+    fixed = [str(summary[k].iloc[0]) for k in results.by if k not in varying and k not in redundant]
     n = len(results.seeds)
     table = Table(
         title=f"{', '.join(fixed)}: mean ±95% CI over {n} replication(s)", title_justify="left"

@@ -54,6 +54,7 @@ class ConsumerInstance(Crashable):
         self._restart_time = restart_time
         self._p_before = settings.crash_before_process
         self._p_after = settings.crash_after_process
+        self._dedup_time = settings.dedup_time if semantics.consumer_dedup else 0.0
         self.pattern: Pattern
         self.session: Any = None
         """This instance's session with the broker, owned by the pattern."""
@@ -76,7 +77,7 @@ class ConsumerInstance(Crashable):
         if self._p_before and self._crash_draw() < self._p_before:
             self.fail(self.clock.now + self._restart_time())
             return
-        self.clock.schedule(self._service_time(), self.on_processed, self.epoch)
+        self.clock.schedule(self._service_time() + self._dedup_time, self.on_processed, self.epoch)
 
     def on_processed(self, epoch: int) -> None:
         """Service is over: apply the effect (unless already applied), then ack."""

@@ -395,7 +395,13 @@ def sweep_curve(
             ax.fill_between(xs, low, high, color=COLOURS[s], alpha=0.12, linewidth=0)
     if not numeric:
         ax.set_xticks(list(where.values()))
-        ax.set_xticklabels([str(v) for v in values])
+        long = max(len(str(v)) for v in values) > 8
+        ax.set_xticklabels(
+            [str(v) for v in values],
+            rotation=25 if long else 0,
+            ha="right" if long else "center",
+            fontsize=8 if long else None,
+        )
     if scale == 100.0:
         ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
     ax.set_xlabel(x)
@@ -540,7 +546,9 @@ def at_point(
     for column in sweep:
         if column in ("delivery.semantics", "delivery.pattern") or column in chosen:
             continue
-        chosen[column] = list(dict.fromkeys(table[column]))[-1]
+        values = list(dict.fromkeys(table[column]))
+        if values:
+            chosen[column] = values[-1]
     rows = table
     for column, value in chosen.items():
         rows = rows[rows[column] == value]
@@ -570,6 +578,11 @@ def draw_all(
         written.append(path)
 
     point, where = at_point(summary, sweep)
+    chosen = {
+        c: point[c].iloc[0]
+        for c in sweep
+        if c not in ("delivery.semantics", "delivery.pattern") and not point.empty
+    }
     systems = _systems(point)
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
@@ -579,7 +592,7 @@ def draw_all(
     system_legend(fig, systems)
     save(fig, "loss_and_duplicates")
 
-    latency, _ = at_point(tables["latency"], sweep)
+    latency, _ = at_point(tables["latency"], sweep, chosen)
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
     latency_cdf(latency, "end_to_end", left, group, "How long until the effect is applied?")
@@ -610,8 +623,8 @@ def draw_all(
 
     timeline = tables["timeline"]
     if not timeline.empty:
-        timeline, where = at_point(timeline, sweep)
-        faults, _ = at_point(tables["faults"], sweep)
+        timeline, where = at_point(timeline, sweep, chosen)
+        faults, _ = at_point(tables["faults"], sweep, chosen)
         faults = faults[faults["replication"] == 0]
         for pattern in [p for p in PATTERNS if p in set(timeline["pattern"])]:
             present = [
@@ -619,7 +632,7 @@ def draw_all(
                 for s in SEMANTICS
                 if ((timeline["semantics"] == s) & (timeline["pattern"] == pattern)).any()
             ]
-            fig = _figure(len(present), 3, width=4.5, height=2.6)
+            fig = _figure(1, 3, width=max(4.5 * len(present), 9.0), height=2.6)
             axes = np.array(fig.subplots(3, len(present), sharex=True, sharey="row", squeeze=False))
             for j, s in enumerate(present):
                 mine = timeline[(timeline["semantics"] == s) & (timeline["pattern"] == pattern)]
@@ -642,7 +655,7 @@ def draw_all(
     fig.suptitle(f"{name}: losses by cause and duplicates{where}, group {group}")
     save(fig, "causes")
 
-    run_point, where = at_point(runs, sweep)
+    run_point, where = at_point(runs, sweep, chosen)
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
     price_bars(

@@ -229,6 +229,9 @@ class ConsumerGroup(_Model):
     """Mean time between random crashes of each instance (exponential); ``inf`` for none."""
     mttr: PositiveSeconds = 1.0
     """Mean time to repair after a random crash (exponential)."""
+    dedup_time: Seconds = 0.0
+    """Exactly-once only: seconds the processed-id lookup and write add to each processing
+    (the transaction that makes the effect idempotent is not free)."""
 
 
 class Fault(_Model):
@@ -702,9 +705,26 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Scenario:
     """Read, override (``KEY=VALUE`` strings or a mapping of dotted keys) and validate a file."""
     raw = read_toml(path)
-    items = overrides.items() if isinstance(overrides, Mapping) else _assignments(path, overrides)
+    items = list(
+        overrides.items() if isinstance(overrides, Mapping) else _assignments(path, overrides)
+    )
+    _unsweep(raw, [key for key, _ in items])
     _set_all(raw, items, str(path))
     return validate(raw, source=str(path))
+
+
+def _unsweep(raw: dict[str, Any], keys: Iterable[str]) -> None:
+    """An override of a swept key fixes it: the key leaves the file's sweep."""
+    sweep = raw.get("sweep")
+    if not isinstance(sweep, dict):
+        return
+    for key in keys:
+        sweep.pop(key, None)
+        for name, entry in list(sweep.items()):
+            if isinstance(entry, dict) and key in entry:
+                del entry[key]
+                if not [k for k in entry if k != "label"]:
+                    del sweep[name]
 
 
 def _set_all(raw: dict[str, Any], items: Iterable[tuple[str, Any]], source: str) -> None:

@@ -179,3 +179,30 @@ def test_the_built_in_comparison_is_the_shipped_default() -> None:
     assert default_scenario().name == "default.toml"
     shipped = Path(__file__).parents[1] / "scenarios" / "default.toml"
     assert default_scenario().read_text() == shipped.read_text()
+
+
+def test_charts_of_another_group_and_a_study_without_faults(tmp_path: Path) -> None:
+    path = tmp_path / "two.toml"
+    path.write_text(
+        'name = "two"\nduration = 4.0\ndrain = 2.0\n'
+        '[[consumers]]\nname = "first"\n[[consumers]]\nname = "second"\n'
+        '[sweep]\n"network.publish_ack.loss" = [0.0, 0.1]\n'
+    )
+    out = tmp_path / "out"
+    ran = dsim(
+        "run",
+        path,
+        "--out",
+        out,
+        "--replications",
+        "2",
+        "--jobs",
+        "1",
+        "--quiet",
+        "--group",
+        "second",
+    )
+    assert ran.exit_code == 0, ran.output
+    assert (out / "charts" / "sweep_network_publish_ack_loss.png").exists()
+    wrong = dsim("plot", out, "--group", "third")
+    assert wrong.exit_code == 2 and "groups: first, second" in wrong.stderr

@@ -764,3 +764,15 @@ def test_a_valid_sweep_loads_and_its_points_validate(tmp_path):
     assert points[5][0] == {"delivery.semantics": "exactly-once", "network.publish_ack.loss": 0.2}
     assert points[5][1].network.link("publish_ack").loss == 0.2
     assert not points[5][1].sweep
+
+
+def test_setting_a_swept_key_fixes_it(tmp_path):
+    text = 'name = "x"\n[sweep]\n"delivery.semantics" = ["at-most-once", "exactly-once"]\n'
+    text += '"network.loss" = [0.0, 0.1]\n[sweep.level]\n"network.publish.loss" = [0.0, 0.1]\n'
+    text += '"broker.prefetch" = [1, 5]\n'
+    scenario = load_scenario(
+        write(tmp_path, text), ["delivery.semantics=exactly-once", "broker.prefetch=3"]
+    )
+    assert scenario.delivery.semantics == "exactly-once" and scenario.broker.prefetch == 3
+    assert list(scenario.sweep) == ["network.loss", "level"]
+    assert list(scenario.sweep["level"]) == ["network.publish.loss"]

@@ -314,3 +314,33 @@ def test_broker_and_consumer_form_a_jackson_tandem(pattern: str) -> None:
     )
     mean, se = _mean_over_replications(s, "latency_mean")
     within(mean, 1 / (mu_broker - lam) + 1 / (mu_consumer - lam), se)
+
+
+def test_dedup_time_makes_the_consumer_an_m_g_1_station(pattern: str) -> None:
+    """Exactly-once with a processed-id transaction of d seconds: service = Exp(a) + d, so the
+    consumer is M/G/1 (Pollaczek-Khinchine) behind the M/M/1 broker."""
+    from tests.conftest import merge
+
+    lam, mu_broker, a, d = 100.0, 200.0, 0.002, 0.002
+    s = scenario(
+        **merge(
+            QUEUE,
+            {
+                "workload": {"rate": lam},
+                "delivery": {"pattern": pattern, "semantics": "exactly-once"},
+                "broker": {"service_time": {"dist": "exponential", "mean": 1 / mu_broker}},
+                "consumers": [
+                    {
+                        "name": "c",
+                        "dedup_time": d,
+                        "service_time": {"dist": "exponential", "mean": a},
+                    }
+                ],
+            },
+        )
+    )
+    mean, se = _mean_over_replications(s, "latency_mean")
+    es, es2 = a + d, a * a + (a + d) ** 2
+    rho = lam * es
+    consumer = es + lam * es2 / (2 * (1 - rho))
+    within(mean, 1 / (mu_broker - lam) + consumer, se)
