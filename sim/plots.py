@@ -28,6 +28,8 @@ PATTERNS = ["streaming", "pubsub"]
 COLOURS = {"at-most-once": "#d62728", "at-least-once": "#1f77b4", "exactly-once": "#2ca02c"}
 LINES = {"streaming": "-", "pubsub": "--"}
 HATCHES = {"streaming": "", "pubsub": "///"}
+POINTS = {"streaming": "o", "pubsub": "s"}
+"""Markers of each pattern where points stand alone (a categorical sweep)."""
 MARKERS = {"p50": "o", "p99": "^"}
 KEYS = ["scenario", "semantics", "pattern"]
 CAUSE_COLOURS = [
@@ -61,7 +63,7 @@ def _axes(ax: Axes | None) -> Axes:
     return plt.subplots(figsize=(7, 4.5), layout="constrained")[1]
 
 
-def _systems(table: pd.DataFrame) -> list[tuple[str, str]]:
+def systems_of(table: pd.DataFrame) -> list[tuple[str, str]]:
     """The (semantics, pattern) pairs present, in the canonical order."""
     present = set(zip(table["semantics"], table["pattern"], strict=True))
     order = [(s, p) for s in SEMANTICS for p in PATTERNS]
@@ -76,15 +78,24 @@ def _group(table: pd.DataFrame, group: str | None) -> pd.DataFrame:
 
 
 def system_legend(
-    ax: Axes | Figure, systems: Sequence[tuple[str, str]], lines: bool = False, **where: Any
+    ax: Axes | Figure,
+    systems: Sequence[tuple[str, str]],
+    lines: bool = False,
+    points: bool = False,
+    **where: Any,
 ) -> None:
-    """One legend entry per semantics (colour) and per pattern (line style or hatch)."""
+    """One legend entry per semantics (colour) and per pattern (hatch; line style with
+    ``lines``; marker with ``points``)."""
     semantics = [s for s in SEMANTICS if any(x == s for x, _ in systems)]
     patterns = [p for p in PATTERNS if any(y == p for _, y in systems)]
     handles: list[Any] = [Patch(facecolor=COLOURS[s], label=s) for s in semantics]
-    if len(patterns) > 1 or lines:
+    if len(patterns) > 1 or lines or points:
         for p in patterns:
-            if lines:
+            if points:
+                handles.append(
+                    Line2D([], [], color="black", marker=POINTS[p], linestyle="none", label=p)
+                )
+            elif lines:
                 handles.append(Line2D([], [], color="black", linestyle=LINES[p], label=p))
             else:
                 handles.append(
@@ -147,7 +158,7 @@ def rate_bars(
     ``summary`` should hold one point per system (slice a sweep with :func:`at_point`)."""
     ax = _axes(ax)
     rows = _group(summary[summary["figure"] == figure], group)
-    systems = _systems(rows)
+    systems = systems_of(rows)
     positions = _bar_positions(systems)
     scale = 100.0 if figure in PERCENT else 1.0
     for s, p in systems:
@@ -195,7 +206,7 @@ def cause_bars(
     """Losses per semantics and pattern, stacked by cause (% of eligible messages)."""
     ax = _axes(ax)
     rows = _group(summary, group)
-    systems = _systems(rows)
+    systems = systems_of(rows)
     positions = _bar_positions(systems)
     eligible = {k: v for k, v in _means(rows, "eligible").items()}
     bottoms = dict.fromkeys(systems, 0.0)
@@ -261,7 +272,7 @@ def price_bars(
     ratios, with its 95% interval), per semantics and pattern."""
     ax = _axes(ax)
     rows = _group(runs, group)
-    systems = _systems(rows)
+    systems = systems_of(rows)
     positions = _bar_positions(systems)
     for s, p in systems:
         mine = rows[(rows["semantics"] == s) & (rows["pattern"] == p)]
@@ -310,7 +321,7 @@ def latency_cdf(
     the median (circle) and the 99th percentile (triangle) marked."""
     ax = _axes(ax)
     rows = _group(latency[latency["kind"] == kind], group)
-    systems = _systems(rows)
+    systems = systems_of(rows)
     immediate, drawn, notes = [], {}, []
     for s, p in systems:
         mine = rows[(rows["semantics"] == s) & (rows["pattern"] == p)].sort_values("quantile")
@@ -369,7 +380,8 @@ def sweep_curve(
     title: str | None = None,
 ) -> Axes:
     """``figure`` against the swept value ``x``: one line per semantics (colour) and pattern
-    (line style), the 95% interval as a band."""
+    (line style), the 95% interval as a band. Values that are not numbers (labels of a linked
+    sweep) are categories: points with interval bars, side by side, and no line between."""
     ax = _axes(ax)
     rows = _group(summary[summary["figure"] == figure], group)
     values = list(dict.fromkeys(rows[x]))
@@ -378,21 +390,31 @@ def sweep_curve(
     )
     where = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
     scale = 100.0 if figure in PERCENT else 1.0
-    for s, p in _systems(rows):
+    systems = systems_of(rows)
+    for k, (s, p) in enumerate(systems):
         mine = rows[(rows["semantics"] == s) & (rows["pattern"] == p)]
         mine = mine.assign(_x=mine[x].map(where)).sort_values("_x")
         xs = mine["_x"].to_numpy(float)
-        ax.plot(
-            xs,
-            mine["mean"] * scale,
-            color=COLOURS[s],
-            linestyle=LINES[p],
-            marker=".",
-            linewidth=1.5,
-        )
+        mean = (mine["mean"] * scale).to_numpy(float)
         low, high = mine["ci_low"] * scale, mine["ci_high"] * scale
-        if low.notna().all():
-            ax.fill_between(xs, low, high, color=COLOURS[s], alpha=0.12, linewidth=0)
+        if numeric:
+            ax.plot(xs, mean, color=COLOURS[s], linestyle=LINES[p], marker=".", linewidth=1.5)
+            if low.notna().all():
+                ax.fill_between(xs, low, high, color=COLOURS[s], alpha=0.12, linewidth=0)
+            continue
+        offset = (k - (len(systems) - 1) / 2) * 0.5 / max(1, len(systems))
+        err = np.vstack([mean - low.to_numpy(float), high.to_numpy(float) - mean])
+        ax.errorbar(
+            xs + offset,
+            mean,
+            yerr=np.nan_to_num(np.maximum(err, 0.0)),
+            fmt=POINTS[p],
+            color=COLOURS[s],
+            markersize=5,
+            capsize=2,
+            linewidth=1,
+            linestyle="none",
+        )
     if not numeric:
         ax.set_xticks(list(where.values()))
         long = max(len(str(v)) for v in values) > 8
@@ -583,7 +605,7 @@ def draw_all(
         for c in sweep
         if c not in ("delivery.semantics", "delivery.pattern") and not point.empty
     }
-    systems = _systems(point)
+    systems = systems_of(point)
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
     rate_bars(point, "loss_rate", left, group, "How many messages are lost?")
@@ -618,7 +640,11 @@ def draw_all(
             f"{name}: how the figures move with {column}{where_else}, group {group}"
             " (bands: 95% intervals)"
         )
-        system_legend(fig, _systems(sliced), lines=True)
+        categorical = not all(
+            isinstance(v, int | float | np.number) and not isinstance(v, bool)
+            for v in sliced[column]
+        )
+        system_legend(fig, systems_of(sliced), lines=not categorical, points=categorical)
         save(fig, f"sweep_{_safe(column)}")
 
     timeline = tables["timeline"]
@@ -670,7 +696,7 @@ def draw_all(
         run_point, "attempts", "delivered", right, group, "Publish attempts per delivered message"
     )
     fig.suptitle(f"{name}: the price of each guarantee{where}, group {group}")
-    system_legend(fig, _systems(run_point))
+    system_legend(fig, systems_of(run_point))
     save(fig, "price")
     return written
 

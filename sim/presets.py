@@ -118,7 +118,8 @@ NOTES = {
     "rabbitmq": "basic.qos prefetch is unlimited by default; the preset uses 10,000. RabbitMQ "
     "redelivers at once when a consumer's connection closes; the model waits for "
     "the ack deadline.",
-    "sqs-fifo": "SNS fan-out to one queue per group is modelled as one subscription per group.",
+    "sqs-fifo": "SNS fan-out to one queue per group is modelled as one subscription per group; "
+    "the in-flight quota is per queue, the model applies it per consumer instance.",
     "nats-jetstream": "MaxDeliver -1 (unlimited redelivery) is the model's behaviour anyway.",
     "gcp-pubsub": "The publish retry multiplier of Google's client libraries is 1.3.",
 }
