@@ -451,6 +451,125 @@ plots.sweep_curve(chain.summary, "variant", "dup_rate", ax,
 ]
 
 
+NOTEBOOKS["architectures"] = [
+    (
+        "md",
+        """\
+# Chain, orchestration or events: telling services about a subscription
+
+A user subscribes, and four services must learn of it: `accounts` (which answers the user),
+`billing`, and two non-critical ones, `email` and `recommendations`. Three ways to do it:
+
+* a **chain** of synchronous calls, each service calling the next;
+* an **orchestrator** that calls all of them in parallel;
+* **events**: `accounts` applies the change, answers the user at once, and publishes one event
+  through a broker; the other services consume it.
+
+`scenarios/subscription.toml` sets the services up (latencies, failure probabilities) and takes
+`recommendations` down from t = 15 s for a longer and longer outage.""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """\
+story = sim.load_scenario("../scenarios/subscription.toml")
+print(story.description)
+results = sim.run(story, replications=3, jobs=2)
+table(results, ["success_rate", "user_latency_p50", "user_latency_p99", "inconsistent_rate",
+                "agree_time_p99"], recommendations_down_s=20.0)""",
+    ),
+    (
+        "md",
+        """\
+With recommendations down for 20 of the 60 seconds:
+
+* the **chain** and the **orchestrator** fail a third of the requests: a non-critical service
+  being down denies the subscription. Worse, a failed request leaves the services that already
+  applied it changed: about a third of all requests end **inconsistent**. And the user waits
+  for the call timeout (1 s) on each of those.
+* **events** answer the user after `accounts` alone, in about 20 ms, whatever happens
+  downstream, and every service eventually has every subscription. The price is the time
+  until they all agree: up to the length of the outage, since recommendations catches up when
+  it is back.""",
+    ),
+    (
+        "code",
+        """\
+point, where = plots.at_point(results.summary, ["recommendations_down_s"],
+                              {"recommendations_down_s": 20.0})
+fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), layout="constrained")
+for ax, (figure, title) in zip(axes, [("success_rate", "Succeeded"),
+                                      ("user_latency_p99", "User wait, p99"),
+                                      ("inconsistent_rate", "Left inconsistent"),
+                                      ("agree_time_p99", "Until all agree, p99")]):
+    plots.approach_bars(point, figure, ax, title)""",
+    ),
+    (
+        "code",
+        """\
+fig, axes = plt.subplots(1, 3, figsize=(16, 4), layout="constrained")
+for ax, figure in zip(axes, ["success_rate", "inconsistent_rate", "agree_time_p99"]):
+    plots.approach_curve(results.summary, "recommendations_down_s", figure, ax)
+axes[0].legend(frameon=False)""",
+    ),
+    (
+        "md",
+        """\
+## Making the synchronous designs consistent, and what it costs
+
+Two fixes are available to the synchronous designs. A chain can **compensate**: undo the
+services it already changed when a later one fails (one more call each, so failed requests
+take longer). An orchestrator can **require only the critical services** and repair the rest
+in the background, retrying every second.""",
+    ),
+    (
+        "code",
+        """\
+fixes = story.with_values({
+    "sweep": {"fix": {"label": ["none", "compensate", "critical only"],
+                      "architecture.compensate": [False, True, False],
+                      "architecture.require": ["all", "all", "critical"]}},
+    "faults[0].duration": 20.0,
+})
+fixed = sim.run(fixes, replications=3, jobs=2)
+table(fixed, ["success_rate", "user_latency_p99", "inconsistent_rate", "agree_time_p99"])""",
+    ),
+    (
+        "md",
+        """\
+Compensation makes the chain and the orchestrator consistent (nothing half-applied) but does not
+make them succeed more; requiring only the critical services restores success for the
+orchestrator, and its repairs bring every service in line seconds later, like the events do,
+while the user still waits for the slowest call.
+
+## Events are only as good as their delivery semantics
+
+The event-driven design hands the hard part to the broker. With lost acks and a service whose
+consumer crashes sometimes, at-least-once delivers every event, some twice; exactly-once (an
+idempotency id and a processed-id store) applies each once.""",
+    ),
+    (
+        "code",
+        """\
+events = story.with_values({
+    "architecture.approaches": ["event-driven"],
+    "network.consume_ack.loss": 0.05, "network.publish_ack.loss": 0.05,
+    "faults[0].duration": 10.0,
+    "sweep": {"delivery.semantics": ["at-most-once", "at-least-once", "exactly-once"]},
+})
+semantics = sim.run(events, replications=3, jobs=2)
+table(semantics, ["success_rate", "inconsistent", "unsettled", "duplicates", "agree_time_p99"])""",
+    ),
+    (
+        "md",
+        """\
+At-most-once leaves some services without the subscription for good (inconsistent), at-least-
+once applies some twice downstream, exactly-once neither. That is the choice the other
+notebooks explore in detail.""",
+    ),
+]
+
+
 def build(name: str) -> Path:
     cells = [
         nbformat.v4.new_markdown_cell(text) if kind == "md" else nbformat.v4.new_code_cell(text)

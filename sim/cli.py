@@ -330,7 +330,7 @@ def run_command(
         out_console.print(summary_table(results))
         reused = f", {results.reused} runs reused" if results.reused else ""
         _report(
-            f"{len(results.runs)} runs in {results.wall_time:.1f} s on {results.executor}"
+            f"{results.simulations} runs in {results.wall_time:.1f} s on {results.executor}"
             f"{reused}; results in {directory}/ ({', '.join(p.name for p in paths)})",
             drawn,
         )
@@ -345,8 +345,9 @@ def _check_format(fmt: str) -> str:
 def _draw(
     tables: dict[str, pd.DataFrame], directory: Path, fmt: str, group: str | None
 ) -> list[Path]:
-    groups = list(dict.fromkeys(tables["summary"]["group"]))
-    if group is not None and group not in groups:
+    key = "approach" if "approach" in tables["summary"].columns else "group"
+    groups = list(dict.fromkeys(tables["summary"][key]))
+    if group is not None and key == "group" and group not in groups:
         raise _error(
             f"no consumer group {group!r} in these results (groups: {', '.join(groups)})", 2
         )
@@ -420,7 +421,7 @@ def _cell(summary: pd.DataFrame, figure: str, percent: bool = False) -> str:
     mean, low, high = (float(row[c].iloc[0]) for c in ("mean", "ci_low", "ci_high"))
     scale, unit = (100.0, "%") if percent else (1.0, "")
     text = _number(mean * scale) + unit
-    if not math.isnan(low) and high > low:
+    if not math.isnan(low) and high - low > 1e-9 * max(1.0, abs(mean)):
         text += f" ±{_number((high - low) / 2 * scale, 2)}"
     return text
 
@@ -439,6 +440,16 @@ SUMMARY_COLUMNS = [
     ("publish_latency_p99", "publish p99 (s)", False),
 ]
 """(figure, column title, shown in percent) of the summary table."""
+ARCHITECTURE_COLUMNS = [
+    ("success_rate", "success", True),
+    ("user_latency_p50", "user p50 (s)", False),
+    ("user_latency_p99", "user p99 (s)", False),
+    ("inconsistent_rate", "inconsistent", True),
+    ("unsettled", "unsettled", False),
+    ("agree_time_p50", "agree p50 (s)", False),
+    ("agree_time_p99", "agree p99 (s)", False),
+    ("duplicates", "duplicates", False),
+]
 
 
 def summary_table(results: Results) -> Table:
@@ -458,13 +469,14 @@ def summary_table(results: Results) -> Table:
     )
     for k in varying:
         table.add_column(k)
-    for _, title, _ in SUMMARY_COLUMNS:
+    columns = ARCHITECTURE_COLUMNS if results.key == "approach" else SUMMARY_COLUMNS
+    for _, title, _ in columns:
         table.add_column(title, justify="right")
     for ident, part in summary.groupby(results.by, sort=False):
         values = dict(zip(results.by, ident, strict=True))
         table.add_row(
             *(str(values[k]) for k in varying),
-            *(_cell(part, f, pct) for f, _, pct in SUMMARY_COLUMNS),
+            *(_cell(part, f, pct) for f, _, pct in columns),
         )
     return table
 

@@ -54,6 +54,7 @@ class ConsumerInstance(Crashable):
         self._restart_time = restart_time
         self._p_before = settings.crash_before_process
         self._p_after = settings.crash_after_process
+        self._p_fail = settings.process_failure
         self._dedup_time = settings.dedup_time if semantics.consumer_dedup else 0.0
         self.pattern: Pattern
         self.session: Any = None
@@ -63,6 +64,7 @@ class ConsumerInstance(Crashable):
         self.epoch = 0
         """Incremented by every crash, so that work from before a crash is recognised."""
         self.deduplicated = 0
+        self.failures = 0
 
     def accept(self, copies: Iterable[Copy]) -> None:
         """Copies arrive from the broker; they wait their turn in FIFO order."""
@@ -77,6 +79,10 @@ class ConsumerInstance(Crashable):
         if self._p_before and self._crash_draw() < self._p_before:
             self.fail(self.clock.now + self._restart_time())
             return
+        self._serve()
+
+    def _serve(self) -> None:
+        """Work on the current copy for one service time (plus the dedup transaction)."""
         self.clock.schedule(self._service_time() + self._dedup_time, self.on_processed, self.epoch)
 
     def on_processed(self, epoch: int) -> None:
@@ -84,6 +90,10 @@ class ConsumerInstance(Crashable):
         if epoch != self.epoch:
             return
         m, token = self.current  # type: ignore[misc]
+        if self._p_fail and self._crash_draw() < self._p_fail:
+            self.failures += 1  # an error, not a crash: the handler tries again
+            self._serve()
+            return
         g, ledger = self.g, self.ledger
         dedup = self.semantics.consumer_dedup
         key = (m, self.pattern.publish_attempt(token)) if self.new_ids else m

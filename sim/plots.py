@@ -554,9 +554,13 @@ def damage(
 
 
 def sweep_columns(table: pd.DataFrame) -> list[str]:
-    """The swept columns of a result table (between the system keys and ``group``)."""
+    """The swept columns of a result table (between the system keys and ``group``, or
+    ``approach`` in an architecture comparison)."""
     columns = list(table.columns)
-    return columns[len(KEYS) : columns.index("group")] if "group" in columns else []
+    for key in ("group", "approach"):
+        if key in columns:
+            return columns[len(KEYS) : columns.index(key)]
+    return []
 
 
 def at_point(
@@ -589,15 +593,13 @@ def draw_all(
     ``latency``, ``timeline``, ``faults`` (as written to the result files)."""
     out.mkdir(parents=True, exist_ok=True)
     summary, runs = tables["summary"], tables["runs"]
+    if "approach" in summary.columns:
+        return draw_architectures(tables, out, fmt)
     sweep = sweep_columns(summary)
     name = str(summary["scenario"].iloc[0])
     group = group if group is not None else str(summary["group"].iloc[0])
-    written = []
-
-    def save(fig: Figure, stem: str) -> None:
-        path = out / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
-        written.append(path)
+    written: list[Path] = []
+    save = _saver(out, fmt, written)
 
     point, where = at_point(summary, sweep)
     chosen = {
@@ -698,6 +700,218 @@ def draw_all(
     fig.suptitle(f"{name}: the price of each guarantee{where}, group {group}")
     system_legend(fig, systems_of(run_point))
     save(fig, "price")
+    return written
+
+
+def _saver(out: Path, fmt: str, written: list[Path]) -> Any:
+    """A function that saves a figure into ``out``, after clearing the charts of an earlier
+    drawing there (a sweep chart of a key no longer swept must not linger)."""
+    for old in out.glob(f"*.{fmt}"):
+        old.unlink()
+
+    def save(fig: Figure, stem: str) -> None:
+        path = out / f"{stem}.{fmt}"
+        fig.savefig(path, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
+        written.append(path)
+
+    return save
+
+
+# --- architecture comparisons (SPEC section 3) -----------------------------------------------
+
+APPROACHES = ["chain", "orchestration", "event-driven"]
+APPROACH_COLOURS = {"chain": "#8c564b", "orchestration": "#9467bd", "event-driven": "#17becf"}
+APPROACH_LINES = {"chain": "-", "orchestration": (0, (5, 3)), "event-driven": "-."}
+"""Line styles too: chain and orchestration often coincide, and one must not hide the other."""
+APPROACH_LABELS = {
+    "success_rate": "requests that succeeded (%)",
+    "user_latency_p50": "median user latency (s)",
+    "user_latency_p99": "p99 user latency (s)",
+    "inconsistent_rate": "inconsistent requests (%)",
+    "agree_time_p50": "median time until all agree (s)",
+    "agree_time_p99": "p99 time until all agree (s)",
+    "duplicates": "duplicate applications (per run)",
+    "unsettled": "still propagating at the end (requests)",
+}
+APPROACH_PERCENT = {"success_rate", "inconsistent_rate"}
+
+
+def approach_bars(
+    summary: pd.DataFrame, figure: str, ax: Axes | None = None, title: str | None = None
+) -> Axes:
+    """One bar per approach (its colour), with the 95% interval."""
+    ax = _axes(ax)
+    rows = summary[summary["figure"] == figure]
+    present = [a for a in APPROACHES if a in set(rows["approach"])]
+    scale = 100.0 if figure in APPROACH_PERCENT else 1.0
+    for x, approach in enumerate(present):
+        row = rows[rows["approach"] == approach].iloc[0]
+        mean, low, high = (row[c] * scale for c in ("mean", "ci_low", "ci_high"))
+        err = None if np.isnan(low) else [[max(0.0, mean - low)], [max(0.0, high - mean)]]
+        ax.bar(
+            x,
+            0.0 if np.isnan(mean) else mean,
+            width=0.7,
+            color=APPROACH_COLOURS[approach],
+            yerr=err,
+            capsize=3,
+        )
+        ax.annotate(
+            "–" if np.isnan(mean) else f"{mean:.3g}{'%' if scale == 100 else ''}",
+            (x, 0.0 if np.isnan(mean) else (mean if np.isnan(high) else high)),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            fontsize=7,
+        )
+    ax.set_xticks(range(len(present)))
+    ax.set_xticklabels(present, fontsize=8)
+    ax.set_ylabel(APPROACH_LABELS.get(figure, figure))
+    ax.set_ylim(bottom=0)
+    ax.margins(y=0.15)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def approach_curve(
+    summary: pd.DataFrame, x: str, figure: str, ax: Axes | None = None, title: str | None = None
+) -> Axes:
+    """``figure`` against the swept value ``x``, one line per approach, 95% band."""
+    ax = _axes(ax)
+    rows = summary[summary["figure"] == figure]
+    values = list(dict.fromkeys(rows[x]))
+    numeric = all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
+    )
+    where = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+    scale = 100.0 if figure in APPROACH_PERCENT else 1.0
+    for approach in [a for a in APPROACHES if a in set(rows["approach"])]:
+        mine = rows[rows["approach"] == approach]
+        mine = mine.assign(_x=mine[x].map(where)).sort_values("_x")
+        xs = mine["_x"].to_numpy(float)
+        ax.plot(
+            xs,
+            mine["mean"] * scale,
+            color=APPROACH_COLOURS[approach],
+            marker=".",
+            linestyle=APPROACH_LINES[approach],
+            linewidth=1.8,
+            label=approach,
+        )
+        low, high = mine["ci_low"] * scale, mine["ci_high"] * scale
+        if low.notna().all():
+            ax.fill_between(
+                xs, low, high, color=APPROACH_COLOURS[approach], alpha=0.15, linewidth=0
+            )
+    if not numeric:
+        ax.set_xticks(list(where.values()))
+        ax.set_xticklabels([str(v) for v in values])
+    ax.set_xlabel(x)
+    ax.set_ylabel(APPROACH_LABELS.get(figure, figure))
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def approach_cdf(
+    latency: pd.DataFrame, kind: str = "user", ax: Axes | None = None, title: str | None = None
+) -> Axes:
+    """The distribution of the user's wait (``user``) or of the time until every service
+    has the change (``agree``), one curve per approach, on a log time axis."""
+    ax = _axes(ax)
+    rows = latency[latency["kind"] == kind]
+    for approach in [a for a in APPROACHES if a in set(rows["approach"])]:
+        mine = rows[rows["approach"] == approach].sort_values("quantile")
+        keep = mine["seconds"] > 0
+        ax.plot(
+            mine["seconds"][keep],
+            mine["quantile"][keep],
+            color=APPROACH_COLOURS[approach],
+            linestyle=APPROACH_LINES[approach],
+            linewidth=1.8,
+            label=approach,
+        )
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("seconds (log scale)")
+    ax.set_ylabel("fraction of requests")
+    ax.grid(True, alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _approach_legend(fig: Figure, approaches: Sequence[str], lines: bool = False) -> None:
+    if lines:
+        handles: list[Any] = [
+            Line2D(
+                [],
+                [],
+                color=APPROACH_COLOURS[a],
+                linewidth=1.8,
+                linestyle=APPROACH_LINES[a],
+                label=a,
+            )
+            for a in approaches
+        ]
+    else:
+        handles = [Patch(facecolor=APPROACH_COLOURS[a], label=a) for a in approaches]
+    fig.legend(handles=handles, loc="outside right upper", frameon=False)
+
+
+def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "png") -> list[Path]:
+    """The charts of an architecture comparison: the approaches side by side, their
+    latency distributions, and every figure against each swept key."""
+    summary = tables["summary"]
+    sweep = sweep_columns(summary)
+    name = str(summary["scenario"].iloc[0])
+    written: list[Path] = []
+    save = _saver(out, fmt, written)
+    point, where = at_point(summary, sweep)
+    present = [a for a in APPROACHES if a in set(point["approach"])]
+
+    fig = _figure(3, 2, width=4.3, height=3.4)
+    panels = [
+        ("success_rate", "Did the request succeed?"),
+        ("user_latency_p50", "How long did the user wait? (median)"),
+        ("user_latency_p99", "How long did the user wait? (p99)"),
+        ("inconsistent_rate", "Left some services changed, some not"),
+        ("agree_time_p99", "Until every service has it (p99)"),
+        ("duplicates", "Applied twice downstream"),
+    ]
+    for ax, (figure, title) in zip(np.array(fig.subplots(2, 3)).flat, panels, strict=True):
+        approach_bars(point, figure, ax, title)
+    fig.suptitle(f"{name}: chain, orchestration or events{where}")
+    _approach_legend(fig, present)
+    save(fig, "architectures")
+
+    latency, _ = at_point(tables["latency"], sweep)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    approach_cdf(latency, "user", left, "How long does the user wait?")
+    approach_cdf(latency, "agree", right, "How long until every service has the change?")
+    fig.suptitle(
+        f"{name}: the wait of every answered request, and the time until all agree "
+        f"of those every service applied{where}"
+    )
+    _approach_legend(fig, present, lines=True)
+    save(fig, "latency")
+
+    for column in sweep:
+        others = [c for c in sweep if c != column]
+        sliced, where_else = at_point(summary, others)
+        fig = _figure(2, 2, width=5.5, height=3.8)
+        figures = ("success_rate", "user_latency_p99", "inconsistent_rate", "agree_time_p99")
+        for ax, figure in zip(np.array(fig.subplots(2, 2)).flat, figures, strict=True):
+            approach_curve(sliced, column, figure, ax)
+        fig.suptitle(
+            f"{name}: how the approaches move with {column}{where_else} (bands: 95% intervals)"
+        )
+        _approach_legend(fig, present)
+        save(fig, f"sweep_{_safe(column)}")
     return written
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sim.broker import Answer
@@ -45,6 +46,31 @@ def rate_segments(workload: Workload, duration: float) -> list[tuple[float, floa
     return segments
 
 
+def arrival_times(
+    workload: Workload, duration: float, interarrival: Sampler, phase: float = 0.0
+) -> Iterator[float]:
+    """Arrival times in ``[0, duration)``: Poisson (``interarrival`` draws Exp(1)), or
+    constant, offset by ``phase`` of an interval (producers spread their arrivals).
+
+    Constant arrivals are computed from their index, not accumulated, so that rate 10 over
+    one second gives exactly 10 messages. Poisson arrivals restart at each rate change (the
+    process is memoryless).
+    """
+    for start, end, rate in rate_segments(workload, duration):
+        if rate <= 0:
+            continue
+        k, t = 0, start
+        while True:
+            if workload.arrival == "poisson":
+                t += interarrival() / rate
+            else:
+                t = start + (phase + k) / rate
+                k += 1
+            if t >= end:
+                break
+            yield t
+
+
 class Producer(Crashable):
     """One producer: an arrival process, an outbox and a retry loop."""
 
@@ -68,11 +94,10 @@ class Producer(Crashable):
         self.ledger = ledger
         self.link = link
         self.broker: Broker
-        self._interarrival = interarrival
         self._jitter = jitter
-        self._poisson = workload.arrival == "poisson"
-        self._phase = index / workload.producers
-        self._segments = rate_segments(workload, duration)
+        self._arrivals = arrival_times(
+            workload, duration, interarrival, phase=index / workload.producers
+        )
         self.seq = 0
         self.produced = 0
         self.refused = 0
@@ -100,32 +125,23 @@ class Producer(Crashable):
     # --- arrivals ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._schedule_arrival(0, 0, None)
+        self._next_arrival()
 
-    def _schedule_arrival(self, segment: int, k: int, last: float | None) -> None:
-        """Schedule arrival number ``k`` of ``segment`` (``last``: the previous one's time).
+    def _next_arrival(self) -> None:
+        t = next(self._arrivals, None)
+        if t is not None:
+            self.clock.schedule(t - self.clock.now, self.on_arrival)
 
-        Constant arrivals are computed from their index, not accumulated, so that rate 10
-        over one second gives exactly 10 messages.
-        """
-        while segment < len(self._segments):
-            start, end, rate = self._segments[segment]
-            if rate > 0:
-                if self._poisson:
-                    t = (start if last is None else last) + self._interarrival() / rate
-                else:
-                    t = start + (self._phase + k) / rate
-                if t < end:
-                    self.clock.schedule(t - self.clock.now, self.on_arrival, (segment, k + 1))
-                    return
-            segment, k, last = segment + 1, 0, None
+    def on_arrival(self, _: object) -> None:
+        self._next_arrival()
+        self.emit()
 
-    def on_arrival(self, next_arrival: tuple[int, int]) -> None:
+    def emit(self) -> int | None:
+        """The application hands over a message now; its id, or None if it was refused."""
         now = self.clock.now
-        self._schedule_arrival(*next_arrival, now)
         if not self.up:
             self.refused += 1
-            return
+            return None
         m = self.ledger.new_message(self.index, self.seq, now)
         self.seq += 1
         self.produced += 1
@@ -136,8 +152,9 @@ class Producer(Crashable):
                 self._by_seq[self.seq - 1] = m
             if self._window and self._in_flight >= self._window:
                 self._unsent.append(m)
-                return
+                return m
         self._send(m)
+        return m
 
     # --- publishing --------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sim.architectures import ARCHITECTURE_FIGURES, compare
 from sim.executors import StudyOptionError, make_executor
 from sim.journal import Journal, Part, fingerprint
 from sim.model import FIGURES, simulate
@@ -35,6 +36,7 @@ KEYS = ["scenario", "semantics", "pattern"]
 FAULT_COLUMNS = ["target", "kind", "start", "end", "origin"]
 AUTO_TARGETS = ("loss_rate", "dup_rate", "latency_mean")
 """Figures whose precision ``replications = "auto"`` controls."""
+ARCHITECTURE_TARGETS = ("success_rate", "user_latency_mean", "inconsistent_rate")
 AUTO_START = 5
 
 
@@ -73,10 +75,19 @@ class Results:
             "faults": self.faults,
         }
 
+    key: str = "group"
+    """What a row describes besides its point: a consumer ``group``, or an ``approach`` of an
+    architecture comparison."""
+
+    @property
+    def simulations(self) -> int:
+        """Replications run, over every point."""
+        return len(self.runs.drop_duplicates(subset=[*KEYS, *self.sweep, "replication"]))
+
     @property
     def by(self) -> list[str]:
         """The columns a summary row is keyed by."""
-        return [*KEYS, *self.sweep, "group"]
+        return [*KEYS, *self.sweep, self.key]
 
 
 Progress = Callable[[int, int], None]
@@ -119,8 +130,17 @@ def label(value: Any) -> Any:
     return value
 
 
+def kind_of(scenario: Scenario) -> tuple[str, list[str], tuple[str, ...]]:
+    """(the column a row is keyed by, the figures, the figures ``auto`` makes precise)."""
+    if scenario.architecture is not None:
+        return "approach", ARCHITECTURE_FIGURES, ARCHITECTURE_TARGETS
+    return "group", FIGURES, AUTO_TARGETS
+
+
 def replicate(scenario: Scenario, seed: int, timeline: bool = False) -> Part:
     """One replication, reduced to what the tables need (cheap to send between processes)."""
+    if scenario.architecture is not None:
+        return compare(scenario, seed)
     result = simulate(scenario, seed, timeline)
     part: Part = {
         "rows": [{k: row[k] for k in ("group", *FIGURES)} for row in result.rows],
@@ -204,10 +224,11 @@ def sweep(
         complete(target)
         precise = None
         if auto:
+            targets = kind_of(scenario)[2]
             target = _sequential(
-                complete, done, len(points), target, cap, precision, step=max(1, runner.workers)
+                complete, done, len(points), target, cap, precision, max(1, runner.workers), targets
             )
-            precise = _precise(done, len(points), target, precision)
+            precise = _precise(done, len(points), target, precision, targets)
     finally:
         runner.close()
 
@@ -232,14 +253,15 @@ def _sequential(
     cap: int,
     precision: float,
     step: int,
+    targets: tuple[str, ...],
 ) -> int:
     """Hoad, Robinson & Davies (2010): the replication count with a look-ahead."""
     while n < cap:
-        if _precise(done, points, n, precision):
+        if _precise(done, points, n, precision, targets):
             look = 5 if n < 100 else math.ceil(0.05 * n)
             ahead = min(cap, n + look)
             complete(ahead)
-            if all(_precise(done, points, m, precision) for m in range(n + 1, ahead + 1)):
+            if all(_precise(done, points, m, precision, targets) for m in range(n + 1, ahead + 1)):
                 return ahead
             n = ahead
         else:
@@ -248,12 +270,18 @@ def _sequential(
     return n
 
 
-def _precise(done: dict[tuple[int, int], Part], points: int, n: int, precision: float) -> bool:
+def _precise(
+    done: dict[tuple[int, int], Part],
+    points: int,
+    n: int,
+    precision: float,
+    targets: tuple[str, ...] = AUTO_TARGETS,
+) -> bool:
     """Is every target figure of every point and group within ``precision`` after ``n``?"""
     for p in range(points):
         parts = [done[(p, r)]["rows"] for r in range(n)]
         for g in range(len(parts[0])):
-            for figure in AUTO_TARGETS:
+            for figure in targets:
                 mean, _, low, high, count = t_interval([rows[g][figure] for rows in parts])
                 if count == 0:
                     continue  # undefined everywhere (nothing delivered): nothing to estimate
@@ -276,8 +304,10 @@ def _assemble(
     reused: int,
     precise: bool | None,
 ) -> Results:
+    key, figures, _ = kind_of(scenario)
     rows: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
+    latency, timeline = [], []
     for p, (values, point) in enumerate(points):
         ident = {
             "scenario": scenario.name,
@@ -287,37 +317,28 @@ def _assemble(
         }
         for r, s in enumerate(seeds):
             part = done[(p, r)]
-            group_rows, fault_rows = part["rows"], part["windows"]
             rows += [
                 {
                     **ident,
-                    "group": row["group"],
+                    key: row["group"],
                     "replication": r,
                     "seed": s,
-                    **{k: row[k] for k in FIGURES},
+                    **{k: row[k] for k in figures},
                 }
-                for row in group_rows
+                for row in part["rows"]
             ]
             windows += [
                 {**ident, "replication": r, **dict(zip(FAULT_COLUMNS, w, strict=True))}
-                for w in fault_rows
+                for w in part["windows"]
             ]
-    runs = pd.DataFrame(rows)
-    by = [*KEYS, *table, "group"]
-    summary = summarize(runs, by, FIGURES)
-    faults = pd.DataFrame(windows, columns=[*KEYS, *table, "replication", *FAULT_COLUMNS])
-    latency, timeline = [], []
-    for p, (values, point) in enumerate(points):
-        ident = {
-            "scenario": scenario.name,
-            "semantics": point.delivery.semantics,
-            "pattern": point.delivery.pattern,
-            **{k: label(v) for k, v in values.items()},
-        }
-        latency.append(_latency_table(ident, [done[(p, r)]["latency"] for r in range(len(seeds))]))
+        parts = [done[(p, r)]["latency"] for r in range(len(seeds))]
+        latency.append(_latency_table({**ident}, key, parts))
         recorded = done[(p, 0)].get("timeline")
         if recorded:
             timeline.append(pd.DataFrame({**ident, "replication": 0, **recorded}))
+    runs = pd.DataFrame(rows)
+    summary = summarize(runs, [*KEYS, *table, key], figures)
+    faults = pd.DataFrame(windows, columns=[*KEYS, *table, "replication", *FAULT_COLUMNS])
     return Results(
         scenario=scenario,
         runs=runs,
@@ -331,17 +352,18 @@ def _assemble(
         precise=precise,
         latency=pd.concat(latency, ignore_index=True),
         timeline=pd.concat(timeline, ignore_index=True) if timeline else pd.DataFrame(),
+        key=key,
     )
 
 
 def _latency_table(
-    ident: dict[str, Any], runs: list[dict[str, dict[str, list[float]]]]
+    ident: dict[str, Any], key: str, runs: list[dict[str, dict[str, list[float]]]]
 ) -> pd.DataFrame:
     """Latency distributions of one point: the quantile functions averaged over replications
-    (Vincent averaging), one row per group, kind and quantile."""
+    (Vincent averaging), one row per group (or approach), kind and quantile."""
     frames = []
-    for group in runs[0]:
-        for kind in ("end_to_end", "publish"):
+    for group, kinds in runs[0].items():
+        for kind in kinds:
             stack = np.array([run[group][kind] for run in runs], dtype=float)
             defined = ~np.isnan(stack)
             counts = defined.sum(axis=0)
@@ -352,7 +374,7 @@ def _latency_table(
             )
             frames.append(
                 pd.DataFrame(
-                    {**ident, "group": group, "kind": kind, "quantile": QUANTILES, "seconds": mean}
+                    {**ident, key: group, "kind": kind, "quantile": QUANTILES, "seconds": mean}
                 )
             )
     return pd.concat(frames, ignore_index=True)

@@ -224,6 +224,9 @@ class ConsumerGroup(_Model):
     start: Literal["earliest", "latest"] = "earliest"
     crash_before_process: Probability = 0.0
     crash_after_process: Probability = 0.0
+    process_failure: Probability = 0.0
+    """Applying the effect fails with an error (not a crash): nothing is applied and the
+    instance processes the same copy again at once."""
     restart_time: Distribution = Constant(value=1.0)
     mtbf: Annotated[float, Field(gt=0.0)] = math.inf
     """Mean time between random crashes of each instance (exponential); ``inf`` for none."""
@@ -263,6 +266,42 @@ class Fault(_Model):
         return self.at is not None
 
 
+class Service(_Model):
+    """One downstream service of an architecture comparison (SPEC section 3)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+    latency: Distribution = Exponential(mean=0.05)
+    """How long the service takes to apply the change (and answer a call), seconds."""
+    failure: Probability = 0.0
+    """Probability that applying the change fails (an error answer, nothing changed)."""
+    critical: bool = True
+    instances: Annotated[int, Field(ge=0, le=10_000)] = 0
+    """Event-driven: the service's consumer instances; 0 means enough to keep it at most half
+    busy at the peak request rate (a called service serves its callers concurrently)."""
+
+
+APPROACHES = ("chain", "orchestration", "event-driven")
+
+
+class Architecture(_Model):
+    """How a change (a new subscription) reaches N services: SPEC section 3."""
+
+    services: Annotated[list[Service], Field(min_length=2)]
+    approaches: Annotated[
+        list[Literal["chain", "orchestration", "event-driven"]], Field(min_length=1)
+    ] = Field(default_factory=lambda: list(APPROACHES))
+    call_timeout: PositiveSeconds = 2.0
+    """Chain and orchestration: a caller gives up on a call after this (the service may still
+    apply the change); a service in an outage does not answer at all."""
+    compensate: bool = False
+    """Chain and orchestration: undo the changes of a failed request (one more call each)."""
+    require: Literal["all", "critical"] = "all"
+    """Orchestration: which failures deny the request; with ``critical``, failed non-critical
+    calls are repaired in the background."""
+    repair_interval: PositiveSeconds = 1.0
+    """Orchestration with ``require = "critical"``: seconds between retries of a failed call."""
+
+
 class Scenario(_Model):
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     """The data this scenario was validated from (overrides start from it)."""
@@ -283,6 +322,10 @@ class Scenario(_Model):
         default_factory=lambda: [ConsumerGroup()]
     )
     faults: list[Fault] = Field(default_factory=list)
+    architecture: Architecture | None = None
+    """An architecture comparison instead of a delivery study; the event-driven approach
+    uses the broker model configured by the other sections, with one consumer group per
+    downstream service."""
     sweep: dict[str, list[Any] | dict[str, list[Any]]] = Field(default_factory=dict)
     """``"dotted.key" = [values]`` dimensions, or linked ones: ``[sweep.<name>]`` tables of
     ``"dotted.key" = [values]`` that move in step, with an optional ``label = [...]``."""
@@ -320,6 +363,8 @@ class Scenario(_Model):
         }
         if not data["sweep"]:
             del data["sweep"]
+        if self.architecture is not None:
+            del data["consumers"]  # made from the services
         return _plain(data)  # unset optional keys (no preset, no ack_deadline) are left out
 
     def to_toml(self) -> str:
@@ -504,6 +549,8 @@ def problems_from(error: ValidationError) -> list[Problem]:
 def _targets(s: Scenario) -> dict[str, str]:
     """Every fault target the scenario has, with the fault kind it accepts."""
     out = {"broker": "crash", "producer": "crash"}
+    if s.architecture is not None:
+        out.update({f"service:{v.name}": "crash" for v in s.architecture.services})
     out.update({f"producer:{i}": "crash" for i in range(s.workload.producers)})
     for c in s.consumers:
         out[f"consumer:{c.name}"] = "crash"
@@ -524,6 +571,30 @@ def _cross_checks(s: Scenario) -> list[Problem]:
                 )
             )
         seen.setdefault(c.name, i)
+    if s.architecture is not None:
+        names: dict[str, int] = {}
+        for i, service in enumerate(s.architecture.services):
+            if service.name in names:
+                problems.append(
+                    Problem(
+                        f"architecture.services[{i}].name",
+                        f"service name {service.name!r} is already used by "
+                        f"architecture.services[{names[service.name]}]",
+                    )
+                )
+            names.setdefault(service.name, i)
+        if len(set(s.architecture.approaches)) != len(s.architecture.approaches):
+            problems.append(Problem("architecture.approaches", "an approach is listed twice"))
+        default = [ConsumerGroup().model_dump()]
+        if s._raw is not None and s._raw.get("consumers", default) != default:
+            problems.append(
+                Problem(
+                    "consumers",
+                    "an architecture comparison makes one consumer "
+                    "group per downstream service; remove [[consumers]] and "
+                    "describe the services in [[architecture.services]]",
+                )
+            )
     targets = _targets(s)
     for i, f in enumerate(s.faults):
         if f.target not in targets:
@@ -533,8 +604,8 @@ def _cross_checks(s: Scenario) -> list[Problem]:
                 Problem(
                     f"faults[{i}].target",
                     f"no such target {f.target!r}{hint} (expected broker, producer, producer:<n>, "
-                    "consumer:<group>, consumer:<group>:<n> or link:<publish|publish_ack|deliver|"
-                    "consume_ack>)",
+                    "consumer:<group>, consumer:<group>:<n>, service:<name> or "
+                    "link:<publish|publish_ack|deliver|consume_ack>)",
                 )
             )
         elif targets[f.target] != f.kind:

@@ -54,6 +54,10 @@ def run_small(name: str, **overrides: Any) -> pd.DataFrame:
 
 def check_invariants(runs: pd.DataFrame) -> None:
     assert not runs.empty
+    if "approach" in runs:  # an architecture comparison
+        assert (runs["requests"] >= runs["succeeded"]).all()
+        assert (runs["inconsistent"] + runs["unsettled"] <= runs["requests"]).all()
+        return
     balance = runs["delivered"] + runs["lost"] + runs["pending"]
     assert (runs["eligible"] == balance).all(), runs[runs["eligible"] != balance]
     causes = runs[[c for c in runs.columns if c.startswith("lost_")]].sum(axis=1)
@@ -84,6 +88,10 @@ def test_a_shipped_scenario_states_its_question_and_runs(path: Path):
     if path.stem != "default":  # the built-in comparison states what it compares
         assert "?" in scenario.description
     runs = run_small(path.stem, duration=3.0, drain=3.0, replications=1)
+    if scenario.architecture is not None:
+        assert set(runs["approach"]) == set(scenario.architecture.approaches)
+        assert (runs["requests"] > 0).all()
+        return
     assert set(runs["group"]) == {c.name for c in scenario.consumers}
     assert (runs["eligible"] > 0).all()
 
