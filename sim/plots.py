@@ -371,6 +371,16 @@ def latency_cdf(
     return ax
 
 
+def _x_positions(column: pd.Series) -> tuple[list[Any], bool, dict[Any, float]]:
+    """Swept values in order, whether they are numbers, and where each goes on the x axis
+    (its value, or its rank when the values are labels)."""
+    values = list(dict.fromkeys(column))
+    numeric = all(
+        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
+    )
+    return values, numeric, {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+
+
 def sweep_curve(
     summary: pd.DataFrame,
     x: str,
@@ -384,11 +394,7 @@ def sweep_curve(
     sweep) are categories: points with interval bars, side by side, and no line between."""
     ax = _axes(ax)
     rows = _group(summary[summary["figure"] == figure], group)
-    values = list(dict.fromkeys(rows[x]))
-    numeric = all(
-        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
-    )
-    where = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+    values, numeric, where = _x_positions(rows[x])
     scale = 100.0 if figure in PERCENT else 1.0
     systems = systems_of(rows)
     for k, (s, p) in enumerate(systems):
@@ -642,10 +648,7 @@ def draw_all(
             f"{name}: how the figures move with {column}{where_else}, group {group}"
             " (bands: 95% intervals)"
         )
-        categorical = not all(
-            isinstance(v, int | float | np.number) and not isinstance(v, bool)
-            for v in sliced[column]
-        )
+        categorical = not _x_positions(sliced[column])[1]
         system_legend(fig, systems_of(sliced), lines=not categorical, points=categorical)
         save(fig, f"sweep_{_safe(column)}")
 
@@ -780,11 +783,7 @@ def approach_curve(
     """``figure`` against the swept value ``x``, one line per approach, 95% band."""
     ax = _axes(ax)
     rows = summary[summary["figure"] == figure]
-    values = list(dict.fromkeys(rows[x]))
-    numeric = all(
-        isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
-    )
-    where = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+    values, numeric, where = _x_positions(rows[x])
     scale = 100.0 if figure in APPROACH_PERCENT else 1.0
     for approach in [a for a in APPROACHES if a in set(rows["approach"])]:
         mine = rows[rows["approach"] == approach]
