@@ -10,6 +10,7 @@ technique can change here without touching any component.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from heapq import heappush
 from typing import Any
 
 import simpy
@@ -48,15 +49,20 @@ class Clock:
 
     def __init__(self) -> None:
         self.env = simpy.Environment()
-        self._push = self.env.schedule
+        # What Environment.schedule does, without its call: this is the hot path of every
+        # model event, and the one place that relies on SimPy's queue layout.
+        self._queue = self.env._queue
+        self._ids = self.env._eid
 
     @property
     def now(self) -> float:
-        return self.env.now
+        return self.env._now
 
     def schedule(self, delay: float, handler: Callable[[Any], None], payload: Any = None) -> None:
         """Call ``handler(payload)`` after ``delay`` simulated seconds."""
-        self._push(_Call(handler, payload), NORMAL, delay)  # type: ignore[arg-type]
+        heappush(
+            self._queue, (self.env._now + delay, NORMAL, next(self._ids), _Call(handler, payload))
+        )
 
     def process(self, generator: Generator[simpy.Event, Any, Any]) -> simpy.Process:
         """Run a generator process (for slow-paced loops such as a fault injector)."""

@@ -43,7 +43,14 @@ class Link:
         The sender learns nothing from the return value in the model (a real sender does not
         know); it is for the ledger's copy accounting.
         """
-        copies = 2 if self.duplication and self._uniform() < self.duplication else 1
+        if not self.duplication or self._uniform() >= self.duplication:  # the usual: one copy
+            self.sent += 1
+            if self.partitioned or (self.loss and self._uniform() < self.loss):
+                self.lost += 1
+                return 0
+            self._schedule(self._latency(), handler, payload)
+            return 1
+        copies = 2
         self.sent += copies
         if self.partitioned:
             self.lost += copies

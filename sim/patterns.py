@@ -286,6 +286,10 @@ class Streaming(_Storage):
         if not self.broker.up:
             s.parked = True
             return
+        logs, position = self.logs, s.position
+        if all(len(logs[p].msgs) <= position[p] for p in s.partitions):
+            self._wait(s)  # nothing new: the usual case of a reader that keeps up
+            return
         budget = self.prefetch - len(inst.buffer)
         records: list[Record] = []
         positions: list[tuple[int, int]] = []
@@ -305,11 +309,7 @@ class Streaming(_Storage):
         s.turn += 1
         if not records:
             s.position.update(positions)  # only lost or expired records were skipped
-            if self.poll_interval > 0:
-                s.parked = False
-                self.clock.schedule(self.poll_interval, self._poll, (s, inst.epoch, s.fetch_no))
-            else:
-                s.parked = True
+            self._wait(s)
             return
         s.parked = False
         g = inst.g
@@ -332,6 +332,14 @@ class Streaming(_Storage):
             self.clock.schedule(
                 self.ack_timeout, self._on_fetch_timeout, (s, inst.epoch, s.fetch_no)
             )
+
+    def _wait(self, s: _StreamSession) -> None:
+        """No record for this fetch yet: park it (a long poll) or ask again later."""
+        if self.poll_interval > 0:
+            s.parked = False
+            self.clock.schedule(self.poll_interval, self._poll, (s, s.instance.epoch, s.fetch_no))
+        else:
+            s.parked = True
 
     def _poll(self, payload: tuple[_StreamSession, int, int]) -> None:
         s, epoch, fetch_no = payload
