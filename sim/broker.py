@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sim.clock import Clock
 from sim.faults import Crashable
-from sim.ledger import Cause, Ledger
+from sim.ledger import RESTARTED, Cause, DupCause, Ledger
 from sim.network import Link
 from sim.scenario import Broker as BrokerSettings
 from sim.scenario import Delivery
@@ -133,8 +133,10 @@ class Broker(Crashable):
             self._answer(producer, m, attempt, session, Answer.FULL)
             self.ledger.pre_died(m, Cause.REJECTED)
             return
-        self.ledger.stored_copy(m, now)
-        self.pattern.append(m, now, attempt)
+        ledger = self.ledger
+        origin = self._store_origin(m, attempt, now) if ledger.stored[m] else DupCause.NONE
+        copy = ledger.stored_copy(m, now, attempt, origin)
+        self.pattern.append(m, now, attempt, copy)
         if self.delivery.retry_new_id:
             self._stored_ids[(m, attempt)] = now
         if self.semantics.idempotent_publish and self.delivery.dedup == "sequence":
@@ -142,10 +144,31 @@ class Broker(Crashable):
         self._answer(producer, m, attempt, session, Answer.STORED)
         self.ledger.pre_died(m, Cause.NONE)
 
+    def _store_origin(self, m: int, attempt: int, now: float) -> DupCause:
+        """Why the broker is storing a message it has stored before."""
+        ledger = self.ledger
+        if attempt == ledger.last_stored_attempt[m]:
+            return DupCause.NETWORK_DUPLICATION  # the same attempt arrived twice
+        if self.semantics.idempotent_publish and not self.delivery.retry_new_id:
+            stored_at = ledger.last_stored[m]
+            if any(lo < stored_at <= hi for lo, hi in self._forgotten):
+                return DupCause.BROKER_CRASH
+            if self.delivery.dedup == "id":
+                return DupCause.DEDUP_WINDOW_EXPIRED
+        if ledger.resent[m] == RESTARTED:
+            return DupCause.PRODUCER_RESTART
+        if ledger.ack_lost[m]:
+            return DupCause.PUBLISH_ACK_LOST
+        return DupCause.PREMATURE_RETRY
+
     def _answer(self, producer: int, m: int, attempt: int, session: int, answer: Answer) -> None:
         """Publish ack (or negative ack); at-most-once producers ask for none."""
         if self.semantics.producer_retries:
-            self.ack_link.send(self._ack_handlers[producer], (m, attempt, session, answer))
+            arrived = self.ack_link.send(
+                self._ack_handlers[producer], (m, attempt, session, answer)
+            )
+            if not arrived and answer <= Answer.DUPLICATE:
+                self.ledger.ack_lost[m] = 1
 
     def _check(self, producer: int, m: int, attempt: int, session: int, now: float) -> Answer:
         """Exactly-once: is this attempt new, a duplicate, or not acceptable now?"""

@@ -65,6 +65,8 @@ class ConsumerInstance(Crashable):
         """Incremented by every crash, so that work from before a crash is recognised."""
         self.deduplicated = 0
         self.failures = 0
+        self.crashed_after: Any = None
+        """The token of the copy just applied when the instance crashed, else None."""
 
     def accept(self, copies: Iterable[Copy]) -> None:
         """Copies arrive from the broker; they wait their turn in FIFO order."""
@@ -99,13 +101,15 @@ class ConsumerInstance(Crashable):
         key = (m, self.pattern.publish_attempt(token)) if self.new_ids else m
         fresh = not (dedup and ledger.processed(g, key))
         if fresh:
-            ledger.apply(g, m, self.clock.now)
+            copy, again = self.pattern.provenance(self, token)
+            ledger.apply(g, m, self.clock.now, copy, again, unrecorded=dedup)
         else:
             self.deduplicated += 1
         crash = bool(self._p_after) and self._crash_draw() < self._p_after
         if dedup and fresh and (self.atomic_dedup or not crash):
             ledger.remember(g, key)  # non-atomic: a crash strikes between the writes
         if crash:
+            self.crashed_after = token  # applied, not acked: why it will come back
             self.fail(self.clock.now + self._restart_time())
             return
         self.current = None
@@ -124,6 +128,7 @@ class ConsumerInstance(Crashable):
         self.buffer.clear()
         self.current = None
         self.pattern.instance_down(self)
+        self.crashed_after = None
 
     def on_restart(self) -> None:
         self.pattern.instance_up(self)

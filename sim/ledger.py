@@ -51,6 +51,47 @@ class Cause(IntEnum):
 
 LOSS_CAUSES = [c for c in Cause if c is not Cause.NONE]
 
+
+class DupCause(IntEnum):
+    """Why an effect was applied again. Every duplicate is attributed to exactly one.
+
+    The first six say why the broker stored a second copy of the message, the others why one
+    stored copy reached the group's consumers again.
+    """
+
+    NONE = 0
+    PUBLISH_ACK_LOST = 1
+    """The producer resent because the broker's ack was lost."""
+    PREMATURE_RETRY = 2
+    """The producer resent before a slow ack came back."""
+    PRODUCER_RESTART = 3
+    """A restarted producer resent its durable outbox, acked or not."""
+    DEDUP_WINDOW_EXPIRED = 4
+    """Exactly-once: the retry came after the broker's dedup window."""
+    NETWORK_DUPLICATION = 5
+    """A link delivered one publish (or one pushed copy) twice."""
+    BROKER_CRASH = 6
+    """A crash erased the broker's dedup state, or it redelivered everything on restart."""
+    CONSUME_ACK_LOST = 7
+    """The consumer's ack (or offset commit) was lost; the copy came back."""
+    CRASH_AFTER_PROCESS = 8
+    """The consumer crashed after applying the effect, before acking it."""
+    ACK_DEADLINE = 9
+    """The ack deadline passed while the consumer still had the copy."""
+    CONSUMER_CRASH = 10
+    """Streaming: a crash rewound the reader before the record's commit had arrived."""
+    NON_ATOMIC_DEDUP = 11
+    """Exactly-once without atomic dedup: a crash left the effect without its id."""
+
+    @property
+    def column(self) -> str:
+        return f"dup_{self.name.lower()}"
+
+
+DUP_CAUSES = [c for c in DupCause if c is not DupCause.NONE]
+RESENT, RESTARTED = 1, 2
+"""Why the producer sent a message again (``Ledger.resent``)."""
+
 _NAN = float("nan")
 
 
@@ -78,6 +119,13 @@ class Ledger:
         self.last_stored = array("d")
         self.pre = array("i")
         self.pre_cause = array("b")
+        self.ack_lost = bytearray()
+        """An ack of the message was lost (on the link, or at a producer that was down)."""
+        self.resent = bytearray()
+        """Why the producer last sent it again: RESENT (timeout, refusal) or RESTARTED."""
+        self.last_stored_attempt = array("i")
+        self.store_origin = array("b")
+        """The DupCause of the message's latest extra stored copy."""
         # one entry per message and group
         self.copies = [array("i") for _ in groups]
         self.cause = [array("b") for _ in groups]
@@ -88,6 +136,9 @@ class Ledger:
         self.processed_keys: list[set[tuple[int, int]]] = [set() for _ in groups]
         """The processed-id store when ids are (message, publish attempt): ``retry_new_id``."""
         # per group counters
+        self.first_copy = [array("h") for _ in groups]
+        """Which stored copy (1, 2, ...) produced the group's first effect."""
+        self.dup_causes = [[0] * len(DupCause) for _ in groups]
         self.duplicated_at = [array("d") for _ in groups]
         """Times of the effect applications beyond a message's first (for timelines)."""
         self.max_seq = [[-1] * producers for _ in groups]
@@ -108,12 +159,17 @@ class Ledger:
         self.last_stored.append(_NAN)
         self.pre.append(0)
         self.pre_cause.append(0)
+        self.ack_lost.append(0)
+        self.resent.append(0)
+        self.last_stored_attempt.append(0)
+        self.store_origin.append(0)
         for g in range(len(self.rules)):
             self.copies[g].append(0)
             self.cause[g].append(0)
             self.stored_for[g].append(0)
             self.effects[g].append(0)
             self.first_effect[g].append(_NAN)
+            self.first_copy[g].append(0)
             self.processed_ids[g].append(0)
         return m
 
@@ -122,9 +178,16 @@ class Ledger:
         if self.acked_at[m] != self.acked_at[m]:  # NaN: first ack
             self.acked_at[m] = now
 
-    def stored_copy(self, m: int, now: float) -> None:
-        self.stored[m] += 1
+    def stored_copy(self, m: int, now: float, attempt: int, origin: DupCause) -> int:
+        """The broker stored a copy of ``m`` (from ``attempt``); ``origin`` says why when it
+        is not the first. Returns the copy's number (1, 2, ...)."""
+        copy = self.stored[m] + 1
+        self.stored[m] = copy
         self.last_stored[m] = now
+        self.last_stored_attempt[m] = attempt
+        if copy > 1:
+            self.store_origin[m] = origin
+        return copy
 
     # --- copies before the broker ------------------------------------------------------------
 
@@ -185,15 +248,27 @@ class Ledger:
 
     # --- effects -----------------------------------------------------------------------------
 
-    def apply(self, g: int, m: int, now: float) -> None:
-        """The group's consumer applied the message's effect to its effect store."""
+    def apply(
+        self, g: int, m: int, now: float, copy: int, again: DupCause, unrecorded: bool = False
+    ) -> None:
+        """The group's consumer applied the message's effect to its effect store, from stored
+        copy number ``copy``; ``again`` is why that copy reached the consumers once more (if
+        it did), ``unrecorded`` that a processed-id store had no record of the message."""
         effects = self.effects[g]
         n = effects[m]
         effects[m] = n + 1
         if n == 0:
             self.first_effect[g][m] = now
+            self.first_copy[g][m] = copy
         else:
             self.duplicated_at[g].append(now)
+            if copy != self.first_copy[g][m]:
+                cause = self.store_origin[m]  # a second stored copy: why was it stored?
+            elif unrecorded:
+                cause = DupCause.NON_ATOMIC_DEDUP
+            else:  # the same stored copy again: redelivered, or duplicated on the way
+                cause = again or DupCause.NETWORK_DUPLICATION
+            self.dup_causes[g][cause] += 1
         p, s = self.producer[m], self.seq[m]
         highest = self.max_seq[g]
         if s < highest[p]:

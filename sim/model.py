@@ -17,7 +17,7 @@ from sim.broker import Broker
 from sim.clock import Clock
 from sim.consumer import ConsumerInstance
 from sim.faults import FaultInjector, FaultWindow, partition_window
-from sim.ledger import LOSS_CAUSES, GroupRule, Ledger
+from sim.ledger import DUP_CAUSES, LOSS_CAUSES, GroupRule, Ledger
 from sim.network import Link
 from sim.patterns import make_pattern
 from sim.producer import Producer
@@ -54,6 +54,7 @@ FIGURES = [
     "broker_crashes",
     "consumer_crashes",
     *(c.column for c in LOSS_CAUSES),
+    *(c.column for c in DUP_CAUSES),
 ]
 """Every per-group figure of a run, in ``runs.csv`` column order (SPEC section 2 and extras)."""
 
@@ -297,7 +298,10 @@ class Simulation:
                 "consumer_deduplicated": sum(i.deduplicated for i in self.instances[g]),
                 "consumer_crashes": sum(i.crashes for i in self.instances[g]),
                 **{cause.column: int(causes[cause]) for cause in LOSS_CAUSES},
+                **{cause.column: ledger.dup_causes[g][cause] for cause in DUP_CAUSES},
             }
+            if sum(ledger.dup_causes[g]) != duplicates:
+                raise AssertionError(f"duplicates without a cause in group {c.name!r}")
             if row["eligible"] != row["delivered"] + row["lost"] + row["pending"]:
                 raise AssertionError(f"eligible != delivered + lost + pending in {c.name!r}")
             rows.append({"group": c.name, **{k: row[k] for k in FIGURES}})

@@ -25,7 +25,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sim.clock import Clock
-from sim.ledger import Cause, Ledger
+from sim.ledger import Cause, DupCause, Ledger
 from sim.network import Link
 from sim.scenario import ConsumerGroup, Scenario
 from sim.semantics import Semantics
@@ -41,8 +41,9 @@ class Pattern(Protocol):
     unconsumed: int
     """Stored copies some group still has to consume (the broker's ``capacity`` bounds it)."""
 
-    def append(self, m: int, now: float, attempt: int) -> None: ...
+    def append(self, m: int, now: float, attempt: int, copy: int) -> None: ...
     def publish_attempt(self, token: Any) -> int: ...
+    def provenance(self, instance: ConsumerInstance, token: Any) -> tuple[int, DupCause]: ...
     def wipe(self, since: float) -> None: ...
     def broker_down(self) -> None: ...
     def broker_up(self) -> None: ...
@@ -59,7 +60,7 @@ class _Log:
     """Stored copies in store order: message ids (-1 once lost), store times, and how many
     groups still have to consume each one. ``base`` is the first copy retention kept."""
 
-    __slots__ = ("attempts", "base", "index", "msgs", "remaining", "times")
+    __slots__ = ("attempts", "base", "copies", "index", "msgs", "remaining", "times")
 
     def __init__(self, index: int = 0) -> None:
         self.index = index
@@ -67,6 +68,8 @@ class _Log:
         self.times = array("d")
         self.remaining = array("i")
         self.attempts = array("i")
+        self.copies = array("h")
+        """Which stored copy of its message each one is (1, 2, ...)."""
         """The publish attempt each copy was stored from (its id under ``retry_new_id``)."""
         self.base = 0
 
@@ -167,6 +170,7 @@ class _StreamSession:
     __slots__ = (
         "awaiting",
         "commit_no",
+        "crashed_after",
         "fetch_no",
         "instance",
         "joined",
@@ -187,6 +191,8 @@ class _StreamSession:
         self.fetch_no = 0
         self.commit_no = 0
         self.awaiting: list[tuple[int, int, int]] | None = None
+        self.crashed_after: Any = None
+        """The record the instance had just applied when it last crashed (if so)."""
         self.turn = 0
 
 
@@ -203,6 +209,8 @@ class Streaming(_Storage):
         self.started = [c.start == "earliest" for c in self.groups]
         self.committed = [[0 if s else unread] * self.partitions for s in self.started]
         self._sent_upto = [[0] * self.partitions for _ in self.groups]
+        self._commit_lost = [[0] * self.partitions for _ in self.groups]
+        """Per group and partition, the highest offset a lost commit would have committed."""
         self.readers: list[list[_StreamSession | None]] = [
             [None] * self.partitions for _ in self.groups
         ]
@@ -224,6 +232,18 @@ class Streaming(_Storage):
         p, o = token
         return self.logs[p].attempts[o]
 
+    def provenance(self, instance: ConsumerInstance, token: Any) -> tuple[int, DupCause]:
+        """The stored copy a record is, and why the group reads it again if it does: a
+        reader reads a record again only after a crash rewound it to the last commit."""
+        p, o = token
+        if token == instance.session.crashed_after:
+            again = DupCause.CRASH_AFTER_PROCESS
+        elif o < self._commit_lost[instance.g][p]:
+            again = DupCause.CONSUME_ACK_LOST
+        else:
+            again = DupCause.CONSUMER_CRASH  # its commit was still on its way
+        return self.logs[p].copies[o], again
+
     def lag(self, g: int) -> int:
         """Records the group has yet to commit (its consumer lag)."""
         if not self.started[g]:
@@ -241,7 +261,7 @@ class Streaming(_Storage):
 
     # --- broker side -------------------------------------------------------------------------
 
-    def append(self, m: int, now: float, attempt: int) -> None:
+    def append(self, m: int, now: float, attempt: int, copy: int) -> None:
         for g, group in enumerate(self.groups):
             if not self.started[g] and now >= group.join_at:
                 self._start(g)
@@ -250,6 +270,7 @@ class Streaming(_Storage):
         o = len(log.msgs)
         log.msgs.append(m)
         log.attempts.append(attempt)
+        log.copies.append(copy)
         log.times.append(now)
         readers = 0
         for g, committed in enumerate(self.committed):
@@ -356,9 +377,10 @@ class Streaming(_Storage):
         self, payload: tuple[_StreamSession, int, int, tuple[tuple[int, int], ...]]
     ) -> None:
         s, epoch, commit_no, offsets = payload
-        if not self.broker.up:
-            return
         g = s.instance.g
+        if not self.broker.up:
+            self._lost_commit(g, offsets)
+            return
         committed = self.committed[g]
         for p, offset in offsets:
             if offset > committed[p]:
@@ -449,12 +471,20 @@ class Streaming(_Storage):
     def processed(self, instance: ConsumerInstance, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
             p, o = token
-            self.commit[instance.g].send(
+            arrived = self.commit[instance.g].send(
                 self._on_commit, (instance.session, instance.epoch, 0, ((p, o + 1),))
             )
+            if not arrived:
+                self._lost_commit(instance.g, ((p, o + 1),))
+
+    def _lost_commit(self, g: int, offsets: tuple[tuple[int, int], ...]) -> None:
+        lost = self._commit_lost[g]
+        for p, offset in offsets:
+            lost[p] = max(lost[p], offset)
 
     def instance_down(self, instance: ConsumerInstance) -> None:
         s: _StreamSession = instance.session
+        s.crashed_after = instance.crashed_after
         s.outstanding = False
         s.parked = False
         if s.awaiting is not None:
@@ -497,13 +527,22 @@ class PubSub(_Storage):
         self._turn = [0] * len(self.groups)
         self._delivery_no = 0
         self._held = [0] * len(self.groups)
+        self._why: list[dict[int, DupCause]] = [{} for _ in groups]
+        """Per subscription, why a copy was put back for redelivery (while it is live)."""
+        self._ack_dropped: list[set[int]] = [set() for _ in groups]
+        self._crashed_after: list[set[int]] = [set() for _ in groups]
         """Per subscription, copies stored and not yet acked (or, at-most-once, pushed)."""
 
     def _logs(self) -> list[_Log]:
         return [self.log]
 
     def publish_attempt(self, token: Any) -> int:
-        return self.log.attempts[token]
+        return self.log.attempts[token[0]]
+
+    def provenance(self, instance: ConsumerInstance, token: Any) -> tuple[int, DupCause]:
+        """A pushed copy carries its entry and why it was pushed again (if it was)."""
+        e, why = token
+        return self.log.copies[e], why
 
     def lag(self, g: int) -> int:
         """Copies the subscription holds that its consumers have not acked yet."""
@@ -516,11 +555,12 @@ class PubSub(_Storage):
 
     # --- broker side -------------------------------------------------------------------------
 
-    def append(self, m: int, now: float, attempt: int) -> None:
+    def append(self, m: int, now: float, attempt: int, copy: int) -> None:
         log = self.log
         e = len(log.msgs)
         log.msgs.append(m)
         log.attempts.append(attempt)
+        log.copies.append(copy)
         log.times.append(now)
         readers = 0
         for g, group in enumerate(self.groups):
@@ -547,6 +587,7 @@ class PubSub(_Storage):
                 state[e] = _DONE
                 self._held[g] -= 1
                 self.ledger.died(g, m, cause)
+                self._settled(g, e)
                 held = self.outstanding[g].pop(e, None)
                 if held is not None:
                     held[0].credit += 1
@@ -573,7 +614,8 @@ class PubSub(_Storage):
             m = self.log.msgs[e]
             self._delivery_no += 1
             session.credit -= 1
-            arrived = self.deliver[g].send(self._on_copy, (session, e, m))
+            why = self._why[g].get(e, DupCause.NONE)  # travels with the copy
+            arrived = self.deliver[g].send(self._on_copy, (session, e, m, why))
             if arrived:
                 self.ledger.born(g, m, arrived)
             self.outstanding[g][e] = (session, self._delivery_no)
@@ -608,11 +650,29 @@ class PubSub(_Storage):
                 if state[e] == _OUT:
                     state[e] = _READY
                     expired.append(e)
+                    self._why[g][e] = self._expired_because(g, e)
             deadlines.popleft()
         else:
             self._deadline_armed[g] = False
         self._requeue(g, expired)
         self._push(g)
+
+    def _expired_because(self, g: int, e: int) -> DupCause:
+        """Why an ack deadline passed: the ack was lost, the consumer crashed after applying
+        the copy, or it was still on it."""
+        if e in self._ack_dropped[g]:
+            self._ack_dropped[g].discard(e)
+            return DupCause.CONSUME_ACK_LOST
+        if e in self._crashed_after[g]:
+            self._crashed_after[g].discard(e)
+            return DupCause.CRASH_AFTER_PROCESS
+        return DupCause.ACK_DEADLINE
+
+    def _settled(self, g: int, e: int) -> None:
+        """A subscription is done with a copy: forget what was noted about its deliveries."""
+        self._why[g].pop(e, None)
+        self._ack_dropped[g].discard(e)
+        self._crashed_after[g].discard(e)
 
     def _requeue(self, g: int, entries: list[int]) -> None:
         self._redeliveries[g] += len(entries)
@@ -632,6 +692,7 @@ class PubSub(_Storage):
             self._held[g] -= 1
             self.ledger.died(g, self.log.msgs[e], Cause.NONE)
             self._consumed(self.log, e)
+            self._settled(g, e)
         self._push(g)
 
     def broker_down(self) -> None:
@@ -640,6 +701,7 @@ class PubSub(_Storage):
             back = sorted(e for e in outstanding if self.state[g][e] == _OUT)
             for e in back:
                 self.state[g][e] = _READY
+                self._why[g][e] = DupCause.BROKER_CRASH
             outstanding.clear()
             self._deadlines[g].clear()
             self._requeue(g, back)
@@ -659,25 +721,29 @@ class PubSub(_Storage):
     def want_more(self, instance: ConsumerInstance) -> None:
         pass  # push-based: credit comes back with acks
 
-    def _on_copy(self, payload: tuple[_PushSession, int, int]) -> None:
-        session, e, m = payload
+    def _on_copy(self, payload: tuple[_PushSession, int, int, DupCause]) -> None:
+        session, e, m, why = payload
         inst = session.instance
         if not inst.up:
             self.ledger.died(inst.g, m, Cause.CONSUMER_CRASH)
             return
         if self.semantics.ack_before_process:
             self._ack(session, e)
-        inst.accept(((m, e),))
+        inst.accept(((m, (e, why)),))
 
     def processed(self, instance: ConsumerInstance, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
-            self._ack(instance.session, token)
+            self._ack(instance.session, token[0])
 
     def _ack(self, session: _PushSession, e: int) -> None:
-        self.commit[session.instance.g].send(self._on_ack, (session, e))
+        g = session.instance.g
+        if not self.commit[g].send(self._on_ack, (session, e)):
+            self._ack_dropped[g].add(e)
 
     def instance_down(self, instance: ConsumerInstance) -> None:
-        pass  # its unacked copies are redelivered when their deadlines pass
+        """Its unacked copies are redelivered when their deadlines pass."""
+        if instance.crashed_after is not None:
+            self._crashed_after[instance.g].add(instance.crashed_after[0])
 
     def instance_up(self, instance: ConsumerInstance) -> None:
         self._push(instance.g)

@@ -20,7 +20,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from sim.ledger import LOSS_CAUSES
+from sim.ledger import DUP_CAUSES, LOSS_CAUSES
 from sim.stats import t_interval
 
 SEMANTICS = ["at-most-once", "at-least-once", "exactly-once"]
@@ -32,6 +32,19 @@ POINTS = {"streaming": "o", "pubsub": "s"}
 """Markers of each pattern where points stand alone (a categorical sweep)."""
 MARKERS = {"p50": "o", "p99": "^"}
 KEYS = ["scenario", "semantics", "pattern"]
+DUP_COLOURS = [
+    "#1f3b73",
+    "#6baed6",
+    "#fd8d3c",
+    "#74c476",
+    "#9e9ac8",
+    "#7f7f7f",
+    "#e377c2",
+    "#8c564b",
+    "#bcbd22",
+    "#17becf",
+    "#d62728",
+]
 CAUSE_COLOURS = [
     "#8c564b",
     "#e377c2",
@@ -202,16 +215,20 @@ def cause_bars(
     ax: Axes | None = None,
     group: str | None = None,
     title: str | None = "Why were messages lost?",
+    kind: str = "lost",
 ) -> Axes:
-    """Losses per semantics and pattern, stacked by cause (% of eligible messages)."""
+    """Losses (``kind = "lost"``) or duplicate applications (``"dup"``) per semantics and
+    pattern, stacked by cause, as a share of the eligible messages."""
     ax = _axes(ax)
     rows = _group(summary, group)
     systems = systems_of(rows)
     positions = _bar_positions(systems)
-    eligible = {k: v for k, v in _means(rows, "eligible").items()}
+    eligible = dict(_means(rows, "eligible"))
     bottoms = dict.fromkeys(systems, 0.0)
+    causes = LOSS_CAUSES if kind == "lost" else DUP_CAUSES
+    colours = CAUSE_COLOURS if kind == "lost" else DUP_COLOURS
     drawn = []
-    for cause, colour in zip(LOSS_CAUSES, CAUSE_COLOURS, strict=True):
+    for cause, colour in zip(causes, colours, strict=True):
         means = _means(rows, cause.column)
         heights = {
             k: 100.0 * means.get(k, 0.0) / eligible[k] if eligible.get(k) else 0.0 for k in systems
@@ -233,7 +250,8 @@ def cause_bars(
             bottoms[k] += heights[k]
     _label_bars(ax, systems, positions)
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=None))
-    ax.set_ylabel("lost (% of eligible messages)")
+    what = "lost" if kind == "lost" else "applied again"
+    ax.set_ylabel(f"{what} (% of eligible messages)")
     ax.set_ylim(bottom=0)
     ax.margins(y=0.1)
     if drawn:
@@ -246,7 +264,9 @@ def cause_bars(
             fontsize=8,
         )
     else:
-        ax.text(0.5, 0.5, "no message was lost", transform=ax.transAxes, ha="center", color="0.4")
+        ax.text(
+            0.5, 0.5, f"no message was {what}", transform=ax.transAxes, ha="center", color="0.4"
+        )
     if title:
         ax.set_title(title)
     return ax
@@ -682,8 +702,8 @@ def draw_all(
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
     cause_bars(point, left, group)
-    rate_bars(point, "dup_rate", right, group, "How many duplicate applications?")
-    fig.suptitle(f"{name}: losses by cause and duplicates{where}, group {group}")
+    cause_bars(point, right, group, "Why were messages applied twice?", kind="dup")
+    fig.suptitle(f"{name}: losses and duplicates by cause{where}, group {group}")
     save(fig, "causes")
 
     run_point, where = at_point(runs, sweep, chosen)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from sim.broker import Answer
 from sim.clock import Clock
 from sim.faults import Crashable
-from sim.ledger import Cause, Ledger
+from sim.ledger import RESENT, RESTARTED, Cause, Ledger
 from sim.network import Link
 from sim.scenario import Delivery, Workload
 from sim.semantics import Semantics
@@ -158,8 +158,11 @@ class Producer(Crashable):
 
     # --- publishing --------------------------------------------------------------------------
 
-    def _send(self, m: int) -> None:
+    def _send(self, m: int, why: int = RESENT) -> None:
+        """Send the next attempt of ``m`` (``why``: the reason, if it is not the first)."""
         attempt = abs(self.outbox.get(m, 0)) + 1
+        if attempt > 1:
+            self.ledger.resent[m] = why
         if attempt == 1 and self._window:
             self._in_flight += 1
         self.attempts += 1
@@ -241,9 +244,10 @@ class Producer(Crashable):
 
     def on_publish_ack(self, payload: tuple[int, int, int, Answer]) -> None:
         """The broker's answer to one attempt."""
-        if not self.up:
-            return
         m, attempt, session, answer = payload
+        if not self.up:
+            self.ledger.ack_lost[m] = 1  # nobody there to hear it
+            return
         state = self.outbox.get(m)
         if state is None:
             return
@@ -290,7 +294,7 @@ class Producer(Crashable):
             self._send(follower)
             seq += 1
 
-    def _new_session(self) -> None:
+    def _new_session(self, why: int = RESENT) -> None:
         self._gap.clear()
         self.session += 1
         pending = sorted(self._by_seq)
@@ -298,7 +302,7 @@ class Producer(Crashable):
         for seq in pending:
             m = self._by_seq.get(seq)
             if m is not None and self.outbox[m] and not self._spent(m, abs(self.outbox[m])):
-                self._send(m)
+                self._send(m, why)
 
     # --- crashes -----------------------------------------------------------------------------
 
@@ -318,8 +322,8 @@ class Producer(Crashable):
         """Resend the whole outbox (a durable one survived): the producer cannot know what
         was acked while it was down."""
         if self._sequenced:
-            self._new_session()
+            self._new_session(RESTARTED)
             return
         for m, state in list(self.outbox.items()):
             if state and not self._spent(m, abs(state)):
-                self._send(m)
+                self._send(m, RESTARTED)
