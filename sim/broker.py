@@ -19,6 +19,7 @@ from sim.scenario import Broker as BrokerSettings
 from sim.scenario import Delivery
 from sim.semantics import Semantics
 from sim.streams import Sampler
+from sim.trace import Event, Recorder, Wire
 
 if TYPE_CHECKING:
     from sim.patterns import Pattern
@@ -44,6 +45,9 @@ class Answer(IntEnum):
 
 class Broker(Crashable):
     """One logical broker with ``servers`` servers in front of its storage."""
+
+    trace: Recorder | None = None
+    trace_id = 0
 
     def __init__(
         self,
@@ -88,6 +92,10 @@ class Broker(Crashable):
 
     def on_publish_arrives(self, attempt: Attempt) -> None:
         if not self.up:
+            if self.trace:
+                self.trace(
+                    Event.DROPPED, attempt[1], -1, self.trace_id, attempt[2], Cause.BROKER_CRASH
+                )
             self.ledger.pre_died(attempt[1], Cause.BROKER_CRASH)
             return
         if len(self.in_service) < self.settings.servers:
@@ -114,6 +122,9 @@ class Broker(Crashable):
         now = self.clock.now
         if self.semantics.idempotent_publish:
             verdict = self._check(producer, m, attempt, session, now)
+            if self.trace and verdict != Answer.STORED:
+                event = Event.DEDUPLICATED if verdict == Answer.DUPLICATE else Event.REJECTED
+                self.trace(event, m, -1, self.trace_id, attempt, verdict)
             if verdict == Answer.DUPLICATE:
                 self.deduplicated += 1
                 self._answer(producer, m, attempt, session, verdict)
@@ -129,6 +140,8 @@ class Broker(Crashable):
                 self.ledger.pre_died(m, cause)
                 return
         if self.pattern.unconsumed >= self.settings.capacity:
+            if self.trace:
+                self.trace(Event.REJECTED, m, -1, self.trace_id, attempt, Answer.FULL)
             self.rejected += 1
             self._answer(producer, m, attempt, session, Answer.FULL)
             self.ledger.pre_died(m, Cause.REJECTED)
@@ -136,6 +149,8 @@ class Broker(Crashable):
         ledger = self.ledger
         origin = self._store_origin(m, attempt, now) if ledger.stored[m] else DupCause.NONE
         copy = ledger.stored_copy(m, now, attempt, origin)
+        if self.trace:
+            self.trace(Event.STORED, m, -1, self.trace_id, copy, origin)
         self.pattern.append(m, now, attempt, copy)
         if self.delivery.retry_new_id:
             self._stored_ids[(m, attempt)] = now
@@ -169,6 +184,8 @@ class Broker(Crashable):
             )
             if not arrived and answer <= Answer.DUPLICATE:
                 self.ledger.ack_lost[m] = 1
+                if self.trace:
+                    self.trace(Event.LOST, m, -1, self.trace_id, attempt, Wire.PUBLISH_ACK)
 
     def _check(self, producer: int, m: int, attempt: int, session: int, now: float) -> Answer:
         """Exactly-once: is this attempt new, a duplicate, or not acceptable now?"""
@@ -211,7 +228,11 @@ class Broker(Crashable):
 
     def on_crash(self) -> None:
         self._epoch += 1
-        for _, m, _, _ in (*self.in_service, *self.queue):
+        if self.trace:
+            self.trace(Event.CRASH, -1, -1, self.trace_id)
+        for _, m, attempt, _ in (*self.in_service, *self.queue):
+            if self.trace:
+                self.trace(Event.DROPPED, m, -1, self.trace_id, attempt, Cause.BROKER_CRASH)
             self.ledger.pre_died(m, Cause.BROKER_CRASH)
         self.in_service.clear()
         self.queue.clear()

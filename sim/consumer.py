@@ -18,6 +18,7 @@ from sim.ledger import Cause, Ledger
 from sim.scenario import ConsumerGroup
 from sim.semantics import Semantics
 from sim.streams import Sampler
+from sim.trace import Event, Recorder
 
 if TYPE_CHECKING:
     from sim.patterns import Pattern
@@ -27,6 +28,9 @@ Copy = tuple[int, Any]
 
 
 class ConsumerInstance(Crashable):
+    trace: Recorder | None = None
+    trace_id = 0
+
     def __init__(
         self,
         g: int,
@@ -94,6 +98,8 @@ class ConsumerInstance(Crashable):
         m, token = self.current  # type: ignore[misc]
         if self._p_fail and self._crash_draw() < self._p_fail:
             self.failures += 1  # an error, not a crash: the handler tries again
+            if self.trace:
+                self.trace(Event.FAILED, m, self.g, self.trace_id)
             self._serve()
             return
         g, ledger = self.g, self.ledger
@@ -102,9 +108,13 @@ class ConsumerInstance(Crashable):
         fresh = not (dedup and ledger.processed(g, key))
         if fresh:
             copy, again = self.pattern.provenance(self, token)
-            ledger.apply(g, m, self.clock.now, copy, again, unrecorded=dedup)
+            cause = ledger.apply(g, m, self.clock.now, copy, again, unrecorded=dedup)
+            if self.trace:
+                self.trace(Event.APPLIED, m, g, self.trace_id, ledger.effects[g][m], cause)
         else:
             self.deduplicated += 1
+            if self.trace:
+                self.trace(Event.SKIPPED, m, g, self.trace_id)
         crash = bool(self._p_after) and self._crash_draw() < self._p_after
         if dedup and fresh and (self.atomic_dedup or not crash):
             ledger.remember(g, key)  # non-atomic: a crash strikes between the writes
@@ -123,7 +133,11 @@ class ConsumerInstance(Crashable):
         held = list(self.buffer)
         if self.current is not None:
             held.append(self.current)
+        if self.trace:
+            self.trace(Event.CRASH, -1, self.g, self.trace_id)
         for m, _ in held:
+            if self.trace:
+                self.trace(Event.CRASH, m, self.g, self.trace_id, 0, Cause.CONSUMER_CRASH)
             self.ledger.died(self.g, m, Cause.CONSUMER_CRASH)
         self.buffer.clear()
         self.current = None

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from sim.results import write_atomic
 from sim.scenario import Scenario
@@ -64,6 +67,22 @@ class Journal:
             except (OSError, ValueError, KeyError, TypeError):
                 continue  # unreadable: that run is simply done again
         return found
+
+    def _trace_path(self, key: str, seed: int) -> Path:
+        return self.parts / f"trace-{self._name(key, 0, seed)[:-5]}.parquet"
+
+    def has_trace(self, key: str, seed: int) -> bool:
+        return self._trace_path(key, seed).exists()
+
+    def load_trace(self, key: str, seed: int) -> pd.DataFrame:
+        return pd.read_parquet(self._trace_path(key, seed))
+
+    def record_trace(self, key: str, seed: int, events: pd.DataFrame) -> None:
+        """The trace of a point's replication 0, written whole or not at all."""
+        path = self._trace_path(key, seed)
+        tmp = path.with_name(f".{path.name}.tmp")
+        events.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
 
     def record(self, key: str, replication: int, seed: int, part: Part) -> None:
         text = json.dumps({"point": key, "replication": replication, "seed": seed, **part})

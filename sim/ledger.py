@@ -250,20 +250,22 @@ class Ledger:
 
     def apply(
         self, g: int, m: int, now: float, copy: int, again: DupCause, unrecorded: bool = False
-    ) -> None:
+    ) -> DupCause:
         """The group's consumer applied the message's effect to its effect store, from stored
         copy number ``copy``; ``again`` is why that copy reached the consumers once more (if
-        it did), ``unrecorded`` that a processed-id store had no record of the message."""
+        it did), ``unrecorded`` that a processed-id store had no record of the message.
+        Returns the cause of the application if it is a duplicate (NONE for the first)."""
         effects = self.effects[g]
         n = effects[m]
         effects[m] = n + 1
+        cause = DupCause.NONE
         if n == 0:
             self.first_effect[g][m] = now
             self.first_copy[g][m] = copy
         else:
             self.duplicated_at[g].append(now)
             if copy != self.first_copy[g][m]:
-                cause = self.store_origin[m]  # a second stored copy: why was it stored?
+                cause = DupCause(self.store_origin[m])  # a second stored copy: why stored?
             elif unrecorded:
                 cause = DupCause.NON_ATOMIC_DEDUP
             else:  # the same stored copy again: redelivered, or duplicated on the way
@@ -275,6 +277,7 @@ class Ledger:
             self.reordered[g] += 1
         else:
             highest[p] = s
+        return cause
 
     # --- the end -----------------------------------------------------------------------------
 

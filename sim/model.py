@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from sim.broker import Broker
 from sim.clock import Clock
@@ -25,6 +26,7 @@ from sim.scenario import Exponential, Scenario
 from sim.semantics import SEMANTICS
 from sim.streams import exponential_unit, generator, sampler, uniform
 from sim.timeline import Timeline, quantile_function
+from sim.trace import DELIVERED, LOST, PENDING, Event, Tracer
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 
@@ -71,15 +73,18 @@ class RunResult:
     """Per group, the end-to-end and publish latency quantile functions (timeline.QUANTILES)."""
     timeline: dict[str, list[Any]] | None = None
     """Columns of the timeline, when it was recorded."""
+    trace: pd.DataFrame | None = None
+    """Every event of every message, when the run was traced (see :mod:`sim.trace`)."""
 
 
 class Simulation:
     """The whole system for one scenario and one replication seed."""
 
-    def __init__(self, scenario: Scenario, seed: int):
+    def __init__(self, scenario: Scenario, seed: int, trace: bool = False):
         self.scenario = scenario
         self.seed = seed
         self.clock = clock = Clock()
+        self.tracer: Tracer | None = None
         self.horizon = scenario.duration + scenario.drain
         delivery = scenario.delivery
         self.semantics = semantics = SEMANTICS[delivery.semantics]
@@ -153,6 +158,21 @@ class Simulation:
 
         self.faults = FaultInjector(clock, self.horizon)
         self._inject_faults()
+        if trace:
+            self._trace()
+
+    def _trace(self) -> None:
+        """Give every component a recorder of the run's trace and a name in it."""
+        self.tracer = tracer = Tracer(self.clock, [c.name for c in self.scenario.consumers])
+        for p in self.producers:
+            p.trace, p.trace_id = tracer.record, tracer.component(f"producer:{p.index}")
+        self.broker.trace, self.broker.trace_id = tracer.record, tracer.component("broker")
+        self.pattern.trace, self.pattern.trace_id = tracer.record, self.broker.trace_id
+        for c, members in zip(self.scenario.consumers, self.instances, strict=True):
+            for inst in members:
+                inst.trace = tracer.record
+                inst.trace_id = tracer.component(f"consumer:{c.name}:{inst.index}")
+        self._end_id = tracer.component("end of run")
 
     def _rng(self, source: str) -> np.random.Generator:
         return generator(self.seed, source)
@@ -234,6 +254,9 @@ class Simulation:
             p.start()
         clock.run(until=self.horizon)
         result = self._tally()
+        if self.tracer is not None:
+            self._trace_outcomes(result)
+            result.trace = self.tracer.frame()
         if recorder is not None:
             result.timeline = recorder.table(
                 [result.messages[c.name] for c in self.scenario.consumers]
@@ -312,6 +335,18 @@ class Simulation:
             }
         return RunResult(rows, list(self.faults.windows), messages, latencies)
 
+    def _trace_outcomes(self, result: RunResult) -> None:
+        """One OUTCOME event per eligible message and group: delivered, pending or lost."""
+        tracer = self.tracer
+        assert tracer is not None
+        for g, c in enumerate(self.scenario.consumers):
+            out = result.messages[c.name]
+            for m in np.flatnonzero(out["eligible"]):
+                verdict = (
+                    DELIVERED if out["delivered"][m] else (PENDING if out["pending"][m] else LOST)
+                )
+                tracer.record(Event.OUTCOME, int(m), g, self._end_id, verdict, int(out["cause"][m]))
+
 
 def _describe(prefix: str, values: np.ndarray) -> dict[str, float]:
     if len(values) == 0:
@@ -326,6 +361,9 @@ def _describe(prefix: str, values: np.ndarray) -> dict[str, float]:
     }
 
 
-def simulate(scenario: Scenario, seed: int, timeline: bool = False) -> RunResult:
-    """Run one replication of ``scenario`` with replication seed ``seed``."""
-    return Simulation(scenario, seed).run(timeline)
+def simulate(
+    scenario: Scenario, seed: int, timeline: bool = False, trace: bool = False
+) -> RunResult:
+    """Run one replication of ``scenario`` with replication seed ``seed``; ``trace`` records
+    every event of every message (``RunResult.trace``)."""
+    return Simulation(scenario, seed, trace).run(timeline)

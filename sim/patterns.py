@@ -29,6 +29,7 @@ from sim.ledger import Cause, DupCause, Ledger
 from sim.network import Link
 from sim.scenario import ConsumerGroup, Scenario
 from sim.semantics import Semantics
+from sim.trace import Event, Recorder, Wire
 
 if TYPE_CHECKING:
     from sim.broker import Broker
@@ -77,6 +78,9 @@ class _Log:
 class _Storage:
     """What both patterns share: retention, crash wipes and the unconsumed count."""
 
+    trace: Recorder | None = None
+    trace_id = 0
+
     def __init__(
         self,
         clock: Clock,
@@ -124,6 +128,9 @@ class _Storage:
 
     def _lose(self, log: _Log, o: int, cause: Cause) -> None:
         if log.msgs[o] >= 0:
+            if self.trace:
+                event = Event.EXPIRED if cause == Cause.RETENTION else Event.WIPED
+                self.trace(event, log.msgs[o], -1, self.trace_id, log.copies[o], cause)
             self._drop(log, o, cause)
             if log.remaining[o] > 0:
                 log.remaining[o] = 0
@@ -344,11 +351,15 @@ class Streaming(_Storage):
             self._on_records, (s, inst.epoch, s.fetch_no, records, positions)
         )
         ledger = self.ledger
-        for _, _, m in records:
+        for _, o, m in records:
             if arrived:
                 ledger.born(g, m, arrived)
             else:
                 ledger.never_born(g, m, Cause.DELIVER_LOST)
+            if self.trace:
+                self.trace(Event.DELIVERED, m, g, self.trace_id, o)
+                if not arrived:
+                    self.trace(Event.LOST, m, g, self.trace_id, o, Wire.DELIVER)
         if not arrived:
             self.clock.schedule(
                 self.ack_timeout, self._on_fetch_timeout, (s, inst.epoch, s.fetch_no)
@@ -382,6 +393,11 @@ class Streaming(_Storage):
             self._lost_commit(g, offsets)
             return
         committed = self.committed[g]
+        if self.trace:
+            for p, offset in offsets:
+                log = self.logs[p]
+                if log.base < offset <= len(log.msgs):
+                    self.trace(Event.ACK_RECEIVED, log.msgs[offset - 1], g, self.trace_id, offset)
         for p, offset in offsets:
             if offset > committed[p]:
                 log = self.logs[p]
@@ -431,7 +447,9 @@ class Streaming(_Storage):
         inst = s.instance
         g = inst.g
         if not inst.up or epoch != inst.epoch:
-            for _, _, m in records:
+            for _, o, m in records:
+                if self.trace:
+                    self.trace(Event.DROPPED, m, g, inst.trace_id, o, Cause.CONSUMER_CRASH)
                 self.ledger.died(g, m, Cause.CONSUMER_CRASH)
             return
         if fetch_no != s.fetch_no or not s.outstanding:
@@ -440,6 +458,9 @@ class Streaming(_Storage):
             return
         s.outstanding = False
         s.position.update(positions)
+        if self.trace:
+            for _, o, m in records:
+                self.trace(Event.RECEIVED, m, g, inst.trace_id, o)
         if self.semantics.ack_before_process:
             s.awaiting = records
             self._commit_awaiting(s)
@@ -476,6 +497,12 @@ class Streaming(_Storage):
             )
             if not arrived:
                 self._lost_commit(instance.g, ((p, o + 1),))
+            if self.trace:
+                self.trace(Event.ACK_SENT, m, instance.g, instance.trace_id, o + 1)
+                if not arrived:
+                    self.trace(
+                        Event.LOST, m, instance.g, instance.trace_id, o + 1, Wire.CONSUME_ACK
+                    )
 
     def _lost_commit(self, g: int, offsets: tuple[tuple[int, int], ...]) -> None:
         lost = self._commit_lost[g]
@@ -530,6 +557,8 @@ class PubSub(_Storage):
         self._why: list[dict[int, DupCause]] = [{} for _ in groups]
         """Per subscription, why a copy was put back for redelivery (while it is live)."""
         self._ack_dropped: list[set[int]] = [set() for _ in groups]
+        self._push_lost: list[set[int]] = [set() for _ in groups]
+        """Copies whose last push was lost on the way (their deadline says nothing new)."""
         self._crashed_after: list[set[int]] = [set() for _ in groups]
         """Per subscription, copies stored and not yet acked (or, at-most-once, pushed)."""
 
@@ -618,6 +647,21 @@ class PubSub(_Storage):
             arrived = self.deliver[g].send(self._on_copy, (session, e, m, why))
             if arrived:
                 self.ledger.born(g, m, arrived)
+            if arrived:
+                self._push_lost[g].discard(e)
+            else:
+                self._push_lost[g].add(e)
+            if self.trace:
+                self.trace(Event.DELIVERED, m, g, self.trace_id, self._delivery_no, why)
+                if arrived != 1:
+                    self.trace(
+                        Event.DUPLICATED if arrived else Event.LOST,
+                        m,
+                        g,
+                        self.trace_id,
+                        self._delivery_no,
+                        Wire.DELIVER,
+                    )
             self.outstanding[g][e] = (session, self._delivery_no)
             self._deadlines[g].append((now + self.ack_deadline, e, self._delivery_no))
             if not self._deadline_armed[g]:
@@ -650,7 +694,17 @@ class PubSub(_Storage):
                 if state[e] == _OUT:
                     state[e] = _READY
                     expired.append(e)
-                    self._why[g][e] = self._expired_because(g, e)
+                    if e not in self._push_lost[g]:  # else it keeps the reason it had
+                        self._why[g][e] = self._expired_because(g, e)
+                    if self.trace:
+                        self.trace(
+                            Event.REDELIVERY,
+                            self.log.msgs[e],
+                            g,
+                            self.trace_id,
+                            e,
+                            self._why[g].get(e, DupCause.NONE),
+                        )
             deadlines.popleft()
         else:
             self._deadline_armed[g] = False
@@ -672,6 +726,7 @@ class PubSub(_Storage):
         """A subscription is done with a copy: forget what was noted about its deliveries."""
         self._why[g].pop(e, None)
         self._ack_dropped[g].discard(e)
+        self._push_lost[g].discard(e)
         self._crashed_after[g].discard(e)
 
     def _requeue(self, g: int, entries: list[int]) -> None:
@@ -683,6 +738,8 @@ class PubSub(_Storage):
             return
         session, e = payload
         g = session.instance.g
+        if self.trace:
+            self.trace(Event.ACK_RECEIVED, self.log.msgs[e], g, self.trace_id, e)
         held = self.outstanding[g].pop(e, None)
         if held is not None:
             held[0].credit += 1
@@ -702,6 +759,15 @@ class PubSub(_Storage):
             for e in back:
                 self.state[g][e] = _READY
                 self._why[g][e] = DupCause.BROKER_CRASH
+                if self.trace:
+                    self.trace(
+                        Event.REDELIVERY,
+                        self.log.msgs[e],
+                        g,
+                        self.trace_id,
+                        e,
+                        DupCause.BROKER_CRASH,
+                    )
             outstanding.clear()
             self._deadlines[g].clear()
             self._requeue(g, back)
@@ -725,10 +791,14 @@ class PubSub(_Storage):
         session, e, m, why = payload
         inst = session.instance
         if not inst.up:
+            if self.trace:
+                self.trace(Event.DROPPED, m, inst.g, inst.trace_id, e, Cause.CONSUMER_CRASH)
             self.ledger.died(inst.g, m, Cause.CONSUMER_CRASH)
             return
         if self.semantics.ack_before_process:
             self._ack(session, e)
+        if self.trace:
+            self.trace(Event.RECEIVED, m, inst.g, inst.trace_id, e, why)
         inst.accept(((m, (e, why)),))
 
     def processed(self, instance: ConsumerInstance, m: int, token: Any) -> None:
@@ -737,8 +807,14 @@ class PubSub(_Storage):
 
     def _ack(self, session: _PushSession, e: int) -> None:
         g = session.instance.g
-        if not self.commit[g].send(self._on_ack, (session, e)):
+        arrived = self.commit[g].send(self._on_ack, (session, e))
+        if not arrived:
             self._ack_dropped[g].add(e)
+        if self.trace:
+            m, where = self.log.msgs[e], session.instance.trace_id
+            self.trace(Event.ACK_SENT, m, g, where, e)
+            if not arrived:
+                self.trace(Event.LOST, m, g, where, e, Wire.CONSUME_ACK)
 
     def instance_down(self, instance: ConsumerInstance) -> None:
         """Its unacked copies are redelivered when their deadlines pass."""

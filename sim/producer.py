@@ -25,6 +25,7 @@ from sim.network import Link
 from sim.scenario import Delivery, Workload
 from sim.semantics import Semantics
 from sim.streams import Sampler
+from sim.trace import Event, Recorder, Wire
 
 if TYPE_CHECKING:
     from sim.broker import Broker
@@ -71,8 +72,15 @@ def arrival_times(
             yield t
 
 
+TIMED_OUT, REFUSED = 1, 2
+"""Why an attempt failed (the cause of a RETRY event)."""
+
+
 class Producer(Crashable):
     """One producer: an arrival process, an outbox and a retry loop."""
+
+    trace: Recorder | None = None
+    trace_id = 0
 
     def __init__(
         self,
@@ -143,6 +151,8 @@ class Producer(Crashable):
             self.refused += 1
             return None
         m = self.ledger.new_message(self.index, self.seq, now)
+        if self.trace:
+            self.trace(Event.CREATED, m, -1, self.trace_id, self.seq)
         self.seq += 1
         self.produced += 1
         if self.semantics.producer_retries:
@@ -173,6 +183,17 @@ class Producer(Crashable):
             self.ledger.pre_born(m, arrived)
         else:
             self.ledger.pre_never_born(m, Cause.PUBLISH_LOST)
+        if self.trace:
+            self.trace(Event.SENT, m, -1, self.trace_id, attempt)
+            if arrived != 1:
+                self.trace(
+                    Event.DUPLICATED if arrived else Event.LOST,
+                    m,
+                    -1,
+                    self.trace_id,
+                    attempt,
+                    Wire.PUBLISH,
+                )
         if self.semantics.producer_retries:
             self.outbox[m] = attempt
             self._deadlines.append((self.clock.now + self.delivery.ack_timeout, m, attempt))
@@ -192,12 +213,15 @@ class Producer(Crashable):
                 if deadline > now:
                     self.clock.schedule(deadline - now, self.on_ack_timeout, epoch)
                     return
-                self._retry(m, attempt)
+                self._retry(m, attempt, TIMED_OUT)
             deadlines.popleft()
         self._timer_armed = False
 
-    def _retry(self, m: int, attempt: int) -> None:
-        """Attempt number ``attempt`` failed (timed out or refused): back off and resend."""
+    def _retry(self, m: int, attempt: int, why: int) -> None:
+        """Attempt number ``attempt`` failed (``why``: it timed out or was refused): back off
+        and resend."""
+        if self.trace:
+            self.trace(Event.RETRY, m, -1, self.trace_id, attempt, why)
         if self._spent(m, attempt):
             return
         self.outbox[m] = -attempt
@@ -214,6 +238,8 @@ class Producer(Crashable):
             return False
         self._forget(m)
         self.gave_up += 1
+        if self.trace:
+            self.trace(Event.GAVE_UP, m, -1, self.trace_id, attempt)
         self.ledger.pre_died(m, Cause.PRODUCER_GAVE_UP)
         self._unblock_after(m)
         return True
@@ -247,19 +273,23 @@ class Producer(Crashable):
         m, attempt, session, answer = payload
         if not self.up:
             self.ledger.ack_lost[m] = 1  # nobody there to hear it
+            if self.trace:
+                self.trace(Event.DROPPED, m, -1, self.trace_id, attempt, Cause.PRODUCER_CRASH)
             return
         state = self.outbox.get(m)
         if state is None:
             return
         if answer <= Answer.DUPLICATE:
             self._forget(m)
+            if self.trace:
+                self.trace(Event.ACKED, m, -1, self.trace_id, attempt)
             self.ledger.acked(m, self.clock.now)
             self.ledger.pre_died(m, Cause.NONE)
             self._unblock_after(m)
         elif state != attempt:
             return  # about an attempt already superseded
         elif answer == Answer.FULL:
-            self._retry(m, attempt)
+            self._retry(m, attempt, REFUSED)
         elif answer == Answer.OUT_OF_ORDER:
             self._wait_for_predecessor(m, attempt)
         elif session == self.session:  # FENCED: the broker no longer knows this session
@@ -310,8 +340,12 @@ class Producer(Crashable):
         self._epoch += 1
         self._deadlines.clear()
         self._timer_armed = False
+        if self.trace:
+            self.trace(Event.CRASH, -1, -1, self.trace_id)
         if self.delivery.outbox == "memory":
             for m in self.outbox:
+                if self.trace:
+                    self.trace(Event.CRASH, m, -1, self.trace_id, 0, Cause.PRODUCER_CRASH)
                 self.ledger.pre_died(m, Cause.PRODUCER_CRASH)
             self.outbox.clear()
             self._by_seq.clear()

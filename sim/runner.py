@@ -61,6 +61,8 @@ class Results:
     timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Replication 0 of every point over time: rates, queue, backlog, lag, cumulative
     losses and duplicates (see :mod:`sim.timeline`)."""
+    trace: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Every event of replication 0 of every point, when the study was traced."""
     precise: bool | None = None
     """Under ``replications = "auto"``: whether every target interval reached the precision
     (False: the cap stopped it first). None otherwise."""
@@ -137,11 +139,11 @@ def kind_of(scenario: Scenario) -> tuple[str, list[str], tuple[str, ...]]:
     return "group", FIGURES, AUTO_TARGETS
 
 
-def replicate(scenario: Scenario, seed: int, timeline: bool = False) -> Part:
+def replicate(scenario: Scenario, seed: int, timeline: bool = False, trace: bool = False) -> Part:
     """One replication, reduced to what the tables need (cheap to send between processes)."""
     if scenario.architecture is not None:
         return compare(scenario, seed)
-    result = simulate(scenario, seed, timeline)
+    result = simulate(scenario, seed, timeline, trace)
     part: Part = {
         "rows": [{k: row[k] for k in ("group", *FIGURES)} for row in result.rows],
         "windows": [[getattr(w, c) for c in FAULT_COLUMNS] for w in result.windows],
@@ -149,6 +151,8 @@ def replicate(scenario: Scenario, seed: int, timeline: bool = False) -> Part:
     }
     if result.timeline is not None:
         part["timeline"] = result.timeline
+    if result.trace is not None:
+        part["trace"] = result.trace
     return part
 
 
@@ -166,13 +170,15 @@ def sweep(
     out: Path | str | None = None,
     resume: bool = False,
     progress: Progress | None = None,
+    trace: bool = False,
 ) -> Results:
     """Run every replication of every point of ``sweep`` (default: the scenario's table).
 
     ``jobs``: processes on this machine (``None``: all cores); ``executor``: ``serial``,
     ``processes`` or ``dask``; ``scheduler``: the address of a Dask cluster. With ``out``,
     every finished run is journaled there as it completes, and ``resume`` reuses the runs an
-    earlier study of the same scenario left.
+    earlier study of the same scenario left. ``trace`` records every event of replication 0
+    of every point (``Results.trace``; see :mod:`sim.trace`).
     """
     started = time.perf_counter()
     table, points = points_of(scenario, sweep)
@@ -193,14 +199,18 @@ def sweep(
 
     journal = Journal(Path(out), fingerprint(scenario), resume) if out is not None else None
     done: dict[tuple[int, int], Part] = {}
+    traces: dict[int, pd.DataFrame] = {}
     reused = 0
     if journal is not None:
         saved = journal.load()
         for p, key in enumerate(keys):
             for r, s in enumerate(seeds):
-                if (key, r, s) in saved:
-                    done[(p, r)] = saved[(key, r, s)]
-                    reused += 1
+                if (key, r, s) not in saved:
+                    continue
+                if r == 0 and trace and not journal.has_trace(key, s):
+                    continue  # run it again, traced this time
+                done[(p, r)] = saved[(key, r, s)]
+                reused += 1
 
     runner = make_executor(jobs, executor, scheduler)
     try:
@@ -212,11 +222,18 @@ def sweep(
             finished = total - len(missing)
             if progress is not None:
                 progress(finished, total)
-            work = (((p, r), (points[p][1], seeds[r], r == 0)) for p, r in missing)
+            work = (
+                ((p, r), (points[p][1], seeds[r], r == 0, trace and r == 0)) for p, r in missing
+            )
             for (p, r), part in runner.run(replicate, work):
+                events = part.pop("trace", None)
                 done[(p, r)] = part
+                if events is not None:
+                    traces[p] = events
                 if journal is not None:
                     journal.record(keys[p], r, seeds[r], part)
+                    if events is not None:
+                        journal.record_trace(keys[p], seeds[r], events)
                 finished += 1
                 if progress is not None:
                     progress(finished, total)
@@ -232,7 +249,11 @@ def sweep(
     finally:
         runner.close()
 
-    return _assemble(
+    if trace and journal is not None:
+        for p, key in enumerate(keys):
+            if p not in traces and journal.has_trace(key, seeds[0]):
+                traces[p] = journal.load_trace(key, seeds[0])
+    results = _assemble(
         scenario.with_values({"seed": base_seed, "replications": target}, source="study"),
         table,
         points,
@@ -243,6 +264,26 @@ def sweep(
         reused,
         precise,
     )
+    if traces:
+        results.trace = pd.concat(
+            [_identified(frame, scenario.name, *points[p]) for p, frame in sorted(traces.items())],
+            ignore_index=True,
+        )
+    return results
+
+
+def _identified(
+    frame: pd.DataFrame, name: str, values: dict[str, Any], point: Scenario
+) -> pd.DataFrame:
+    """A point's table with the columns that say which point it is, first."""
+    ident = {
+        "scenario": name,
+        "semantics": point.delivery.semantics,
+        "pattern": point.delivery.pattern,
+        **{k: label(v) for k, v in values.items()},
+        "replication": 0,
+    }
+    return pd.concat([pd.DataFrame(ident, index=frame.index), frame], axis=1)
 
 
 def _sequential(

@@ -1,0 +1,179 @@
+"""Explain any message: its story in plain words, from the trace of a run.
+
+``story(trace, message)`` tells what happened to one message, event by event, and ends with
+its outcome in every consumer group: applied once, applied again (and why), lost (and why),
+or still pending. ``representatives(trace, "lost" | "duplicated")`` finds, for each cause,
+how many messages it struck and one of them to read.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sim.ledger import Cause, DupCause
+
+DUPLICATE_WORDS = {
+    DupCause.PUBLISH_ACK_LOST: "a lost publish ack (the producer resent a stored message)",
+    DupCause.PREMATURE_RETRY: "a retry sent before a slow ack came back",
+    DupCause.PRODUCER_RESTART: "a restarted producer resending its outbox",
+    DupCause.DEDUP_WINDOW_EXPIRED: "a retry that came after the broker's dedup window",
+    DupCause.NETWORK_DUPLICATION: "the network duplicating a copy",
+    DupCause.BROKER_CRASH: "a broker crash (its dedup state lost, or unacked copies resent)",
+    DupCause.CONSUME_ACK_LOST: "a lost consumer ack (or offset commit)",
+    DupCause.CRASH_AFTER_PROCESS: "a consumer crash after applying it, before acking",
+    DupCause.ACK_DEADLINE: "the ack deadline passing while the consumer still had it",
+    DupCause.CONSUMER_CRASH: "a consumer crash that rewound the reader before the commit arrived",
+    DupCause.NON_ATOMIC_DEDUP: "a crash between writing the effect and its id (non-atomic dedup)",
+}
+LOSS_WORDS = {
+    Cause.PUBLISH_LOST: "its publish was lost on the network",
+    Cause.REJECTED: "the broker refused it",
+    Cause.PRODUCER_GAVE_UP: "the producer gave up on it",
+    Cause.PRODUCER_CRASH: "the producer crashed before it was acked",
+    Cause.BROKER_CRASH: "a broker crash lost it",
+    Cause.RETENTION: "retention deleted it before it was read",
+    Cause.DELIVER_LOST: "its delivery was lost on the network",
+    Cause.CONSUMER_CRASH: "a consumer crashed holding it",
+}
+LINK_WORDS = {
+    "publish": "the publish link",
+    "publish_ack": "the publish-ack link",
+    "deliver": "the deliver link",
+    "consume_ack": "the consume-ack link",
+}
+
+
+def _duplicate(name: str) -> str:
+    return DUPLICATE_WORDS[DupCause[name.upper()]]
+
+
+def _loss(name: str) -> str:
+    return LOSS_WORDS[Cause[name.upper()]]
+
+
+def _at(t: float) -> str:
+    return f"{t:.3f} s"
+
+
+def _sentence(row: pd.Series, created: float) -> str | None:
+    """One event in words (None for the bookkeeping a reader does not need)."""
+    event, t, group, detail, cause = (
+        row["event"],
+        row["time"],
+        row["group"],
+        row["detail"],
+        row["cause"],
+    )
+    who = str(row["component"])
+    match event:
+        case "created":
+            return f"created at {_at(t)} by {who}"
+        case "sent":
+            return f"attempt {detail} sent at {_at(t)}"
+        case "lost" if cause == "publish":
+            return f"attempt {detail} was lost on {LINK_WORDS[cause]}"
+        case "lost" if cause == "publish_ack":
+            return f"the broker's ack of attempt {detail} was lost on {LINK_WORDS[cause]}"
+        case "lost" if cause == "deliver":
+            return f"the copy for {group} was lost on {LINK_WORDS[cause]}"
+        case "lost":
+            return f"{group}'s ack was lost on {LINK_WORDS.get(cause, cause)}"
+        case "duplicated":
+            return f"{LINK_WORDS.get(cause, cause)} delivered it twice"
+        case "stored" if detail == 1:
+            return f"stored at {_at(t)}"
+        case "stored":
+            return (
+                f"stored again at {_at(t)} (copy {detail}, a broker duplicate: {_duplicate(cause)})"
+            )
+        case "deduplicated":
+            return f"attempt {detail} recognised as a duplicate by the broker at {_at(t)}"
+        case "rejected":
+            return f"attempt {detail} refused by the broker at {_at(t)} ({cause})"
+        case "acked":
+            return (
+                f"the producer saw the ack of attempt {detail} at {_at(t)} "
+                f"(publish latency {t - created:.3f} s)"
+            )
+        case "retry" if cause == "timeout":
+            return f"no ack for attempt {detail} within the timeout ({_at(t)})"
+        case "retry":
+            return f"attempt {detail} refused: it will be resent"
+        case "gave_up":
+            return f"the producer gave up after attempt {detail} at {_at(t)}"
+        case "dropped":
+            return f"dropped at {_at(t)} by {who}, which was down"
+        case "expired":
+            return f"deleted by retention at {_at(t)}"
+        case "wiped":
+            return f"lost in the broker crash at {_at(t)}"
+        case "delivered" if cause:
+            return f"sent to {group} again at {_at(t)}, after {_duplicate(cause)}"
+        case "delivered":
+            return f"sent to {group} at {_at(t)}"
+        case "redelivery" if cause:
+            return f"{group}'s copy put back to be sent again at {_at(t)}: {_duplicate(cause)}"
+        case "redelivery":
+            return f"{group}'s copy put back to be sent again at {_at(t)}"
+        case "applied" if detail == 1:
+            return f"applied by {group} ({who}) at {_at(t)}"
+        case "applied":
+            return (
+                f"applied again by {group} ({who}) at {_at(t)}: a duplicate caused by "
+                f"{_duplicate(cause)}"
+            )
+        case "skipped":
+            return f"{group} found it in its processed-id store at {_at(t)} and skipped it"
+        case "crash":
+            return f"{who} crashed at {_at(t)} while holding it"
+        case "failed":
+            return f"{group} failed to apply it at {_at(t)} (an error, retried)"
+    return None
+
+
+def story(trace: pd.DataFrame, message: int) -> str:
+    """What happened to ``message``, in plain words, ending with its outcome per group."""
+    events = trace[trace["message"] == message]
+    if events.empty:
+        raise KeyError(f"message {message} is not in this trace")
+    created = float(events["time"].iloc[0])
+    sentences = [
+        s
+        for _, row in events.iterrows()
+        if row["event"] != "outcome" and (s := _sentence(row, created))
+    ]
+    verdicts = []
+    for _, row in events[events["event"] == "outcome"].iterrows():
+        group = row["group"]
+        applied = events[(events["event"] == "applied") & (events["group"] == group)]
+        if row["detail"] == 2:
+            verdicts.append(f"{group}: lost, because {_loss(row['cause'])}")
+        elif row["detail"] == 1:
+            verdicts.append(f"{group}: still on its way at the end of the run (pending)")
+        elif len(applied) == 1:
+            verdicts.append(f"{group}: applied once")
+        else:
+            why = ", ".join(sorted({_duplicate(c) for c in applied["cause"] if c}))
+            verdicts.append(f"{group}: applied {len(applied)} times, a duplicate caused by {why}")
+    head = f"Message {message}: " + "; ".join(sentences) + "."
+    return head + ("\nOutcome: " + "; ".join(verdicts) + "." if verdicts else "")
+
+
+def representatives(trace: pd.DataFrame, kind: str = "lost") -> pd.DataFrame:
+    """Per cause: how many messages (``lost``) or duplicate applications (``duplicated``) it
+    accounts for, and the first message it struck, whose story tells the typical case."""
+    if kind == "lost":
+        rows = trace[(trace["event"] == "outcome") & (trace["detail"] == 2)]
+    elif kind == "duplicated":
+        rows = trace[(trace["event"] == "applied") & (trace["detail"] > 1)]
+    else:
+        raise ValueError(f"kind must be 'lost' or 'duplicated'; got {kind!r}")
+    words = _loss if kind == "lost" else _duplicate
+    table = (
+        rows.groupby("cause", sort=False)
+        .agg(count=("message", "size"), example=("message", "first"))
+        .reset_index()
+        .sort_values("count", ascending=False, kind="stable")
+    )
+    table["meaning"] = [words(c) for c in table["cause"]]
+    return table.reset_index(drop=True)
