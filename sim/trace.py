@@ -107,10 +107,20 @@ class Tracer:
                     np.frombuffer(self.where, dtype=np.int16, count=n), self.components
                 ),
                 "detail": np.frombuffer(self.detail, dtype=np.int32, count=n),
-                "cause": [describe_cause(e, c) for e, c in zip(events, causes, strict=True)],
+                "cause": _cause_names(events, causes),
             }
         )
         return frame
+
+
+def _cause_names(events: np.ndarray, causes: np.ndarray) -> pd.Categorical:
+    """The cause column as a categorical, naming each distinct (event, cause) pair once."""
+    pairs = events.astype(np.int32) * 256 + causes.astype(np.int32)
+    unique, codes = np.unique(pairs, return_inverse=True)
+    names = [describe_cause(int(p) // 256, int(p) % 256) for p in unique]
+    categories = list(dict.fromkeys(names))
+    lookup = np.array([categories.index(n) for n in names], dtype=np.int32)
+    return pd.Categorical.from_codes(lookup[codes], categories)
 
 
 def describe_cause(event: int, cause: int) -> str:
