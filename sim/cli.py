@@ -7,6 +7,7 @@ what was expected, and exits with code 2; never with a traceback.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 import tomllib
@@ -23,24 +24,41 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from sim.clock import Runaway
 from sim.executors import ExecutorUnavailable, StudyOptionError
 from sim.journal import StudyMismatch
-from sim.results import write_results
-from sim.runner import Results
+from sim.results import DamagedResults, out_directory_problem, read_tables, write_results
+from sim.runner import Results, points_of
 from sim.runner import sweep as run_study
 from sim.scenario import (
+    MAX_DEPTH,
     Problem,
     Scenario,
     ScenarioError,
     load_scenario,
     parse_value,
+    printable,
     read_toml,
 )
 from sim.scenario import validate as validate_scenario
 
+ARGV = "dsim.argv"
+"""Where the command line as given is kept (``ctx.meta``), for ``meta.json``."""
+
+
+class _Group(TyperGroup):
+    """The ``dsim`` group; it keeps the arguments it was given, so that ``meta.json``
+    records the exact command however the app was called (a shell, ``python -m``, a test)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta.setdefault(ARGV, list(args))
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     help="delivery-sim: message delivery semantics under failure, simulated.",
@@ -177,6 +195,11 @@ def list_command() -> None:
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario file without running it."""
     loaded = _load(scenario, set_)
+    if loaded.sweep:
+        try:
+            points_of(loaded)  # every point of the product, as dsim run builds them
+        except ScenarioError as exc:
+            raise _error(str(exc), 2) from None
     out_console.print(
         f"{resolve_scenario(scenario)}: valid scenario {loaded.name!r} "
         f"({loaded.delivery.semantics}, {loaded.delivery.pattern}, "
@@ -194,8 +217,10 @@ def _sweep_note(scenario: Scenario) -> str:
 
 
 def _error(message: str, code: int) -> typer.Exit:
-    """Print ``error: message`` to stderr (no markup: key paths look like tags) and exit."""
-    err_console.print(Text("error: ", style="bold red") + Text(message), highlight=False)
+    """Print ``error: message`` to stderr (no markup: key paths look like tags; characters
+    that cannot be shown, such as terminal escapes in a key, escaped) and exit."""
+    text = "\n".join(printable(line) for line in message.split("\n"))
+    err_console.print(Text("error: ", style="bold red") + Text(text), highlight=False)
     return typer.Exit(code)
 
 
@@ -207,9 +232,14 @@ def _parse_sweep(texts: list[str]) -> dict[str, list[Any]]:
         if not sep or not key.strip() or not values.strip():
             raise ScenarioError("--sweep", [Problem(text, "expected KEY=VALUE,VALUE,...")])
         try:
-            parsed = tomllib.loads(f"v = [{values}]")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = [parse_value(v.strip()) for v in values.split(",")]
+            try:
+                parsed = tomllib.loads(f"v = [{values}]")["v"]
+            except tomllib.TOMLDecodeError:
+                parsed = [parse_value(v.strip()) for v in values.split(",")]
+        except (RecursionError, ValueError):
+            raise ScenarioError(
+                "--sweep", [Problem(key.strip(), f"values nested deeper than {MAX_DEPTH} levels")]
+            ) from None
         table[key.strip()] = parsed
     return table
 
@@ -228,6 +258,7 @@ def _parse_replications(text: str | None) -> int | Literal["auto"] | None:
 
 @app.command(name="run")
 def run_command(
+    ctx: typer.Context,
     scenario: OptionalScenario = None,
     out: Annotated[
         Path | None, typer.Option(help="Result directory [default: results/<name>]")
@@ -272,6 +303,13 @@ def run_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse the runs an interrupted study left in --out.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Write into --out even if it holds something other than dsim results.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no table.")] = False,
     charts: Annotated[bool, typer.Option(help="Draw the charts.")] = True,
     fmt: FormatOpt = "png",
@@ -283,8 +321,11 @@ def run_command(
     fmt = _check_format(fmt)
     scenario = resolve_scenario(scenario) if scenario is not None else default_scenario()
     loaded = _load(scenario, set_)
-    directory = out if out is not None else Path("results") / loaded.name
+    directory = out if out is not None else Path("results") / directory_name(loaded.name)
     count = _parse_replications(replications)
+    refusal = out_directory_problem(directory, force)
+    if refusal is not None:
+        raise _error(refusal, 2)
     try:
         table = {**loaded.sweep, **_parse_sweep(sweep or [])}
         if table != loaded.sweep:
@@ -317,8 +358,14 @@ def run_command(
             "same command with --resume to finish.",
             130,
         ) from None
-    paths = write_results(results, directory, command=["dsim", *sys.argv[1:]])
-    drawn = _draw(results.tables(), directory, fmt, group) if charts else []
+    except OSError as exc:  # most likely the journal in DIR/parts could not be written
+        raise _error(f"cannot run the study into {directory}: {_reason(exc)}", 2) from None
+    command = ["dsim", *ctx.meta.get(ARGV, sys.argv[1:])]
+    try:
+        paths = write_results(results, directory, command=command)
+        drawn = _draw(results.tables(), directory, fmt, group) if charts else []
+    except OSError as exc:
+        raise _error(f"cannot write results to {directory}: {_reason(exc)}", 2) from None
     if results.precise is False:
         err_console.print(
             f"warning: after {len(results.seeds)} replications (--max-replications) some "
@@ -334,6 +381,20 @@ def run_command(
             f"{reused}; results in {directory}/ ({', '.join(p.name for p in paths)})",
             drawn,
         )
+
+
+def directory_name(name: str) -> str:
+    """A scenario name as the name of its default result directory: one path component,
+    without separators, control characters or characters Windows refuses, not hidden."""
+    safe = re.sub(r'[\x00-\x1f\x7f/\\:*?"<>|]', "_", name).strip().lstrip(".")
+    safe = safe.encode("utf-8")[:120].decode("utf-8", errors="ignore").strip()  # name limits
+    return safe or "_"
+
+
+def _reason(exc: OSError) -> str:
+    """An OSError as people read it: what went wrong, and with which file."""
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror}{where}" if exc.strerror else str(exc)
 
 
 def _check_format(fmt: str) -> str:
@@ -370,13 +431,28 @@ def plot(
 ) -> None:
     """Redraw every chart from saved results, without simulating again."""
     fmt = _check_format(fmt)
-    from sim.plots import read_tables
-
     try:
         tables = read_tables(directory)
-    except (OSError, ValueError, KeyError) as exc:
-        raise _error(f"{directory}: not a readable dsim result directory: {exc}", 2) from None
-    _report(f"charts from {directory}/", _draw(tables, directory, fmt, group))
+    except DamagedResults as exc:
+        raise _error(
+            f"{directory}: not a readable dsim result directory: {exc.path.name} is damaged: "
+            f"{exc.reason}"
+            if exc.path != directory
+            else f"{directory}: not a readable dsim result directory: {exc.reason}",
+            2,
+        ) from None
+    try:
+        drawn = _draw(tables, directory, fmt, group)
+    except OSError as exc:
+        raise _error(f"cannot write charts to {directory}/charts: {_reason(exc)}", 2) from None
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        # the files read, but their contents do not fit together (edited by hand?)
+        raise _error(
+            f"{directory}: the result files do not fit together, cannot draw: "
+            f"{type(exc).__name__}: {exc}",
+            2,
+        ) from None
+    _report(f"charts from {directory}/", drawn)
 
 
 @contextmanager

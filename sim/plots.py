@@ -938,14 +938,6 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
-def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
-    """The tables :func:`draw_all` needs, read back from a result directory."""
-    return {
-        name: pd.read_csv(directory / f"{name}.csv")
-        for name in ("summary", "runs", "latency", "timeline", "faults")
-    }
-
-
 # --- sequence diagrams (dsim explain --diagram) ----------------------------------------------
 
 _ARRIVES = {

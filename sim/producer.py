@@ -263,9 +263,12 @@ class Producer(Crashable):
     def _backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
         b = self.delivery.backoff
-        delay = (
-            b.base if b.kind == "constant" else min(b.cap, b.base * b.multiplier ** (attempt - 1))
-        )
+        delay = b.base
+        if b.kind != "constant":
+            try:
+                delay = min(b.cap, b.base * b.multiplier ** (attempt - 1))
+            except OverflowError:  # after about a thousand retries: the cap was passed long ago
+                delay = b.cap if b.base > 0 else 0.0
         return self._jitter() * delay if b.jitter else delay
 
     def on_publish_ack(self, payload: tuple[int, int, int, Answer]) -> None:

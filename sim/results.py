@@ -3,11 +3,16 @@
 
 ``runs.csv`` carries no wall-clock figure, so the same scenario and seed write the same bytes
 on every run; wall time and versions go to ``meta.json``. Every file is written to a temporary
-name and renamed, so a result directory never holds a half-written file.
+name and renamed, so a result directory never holds a half-written file. A directory is
+recognised as one of ours by its ``meta.json`` (``"tool": "delivery-sim"``) or, for a study
+interrupted before writing it, by its journal; :func:`read_tables` reads one back and says
+which file is damaged when one is.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import platform
@@ -19,7 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sim.runner import Results
+
+TOOL = "delivery-sim"
+"""``meta.json``'s ``tool``: what marks a directory as a delivery-sim result directory."""
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def version() -> str:
@@ -36,6 +49,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would have made it, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -68,7 +82,7 @@ def _scenario_text(results: Results) -> str:
 
 def _meta(results: Results, command: list[str] | None) -> dict[str, Any]:
     return {
-        "tool": "delivery-sim",
+        "tool": TOOL,
         "version": version(),
         "scenario": results.scenario.name,
         "seed": results.scenario.seed,
@@ -86,3 +100,149 @@ def _meta(results: Results, command: list[str] | None) -> dict[str, Any]:
         "command": command if command is not None else sys.argv,
         "python": platform.python_version(),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Result directories: recognising one, and reading one back
+
+
+def is_result_directory(directory: Path) -> bool:
+    """Whether ``directory`` holds results of ``dsim run``: a ``meta.json`` it wrote, or the
+    journal (``parts/STUDY``) of a study interrupted before it wrote one."""
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        meta = None
+    if isinstance(meta, dict) and meta.get("tool") == TOOL:
+        return True
+    try:
+        return (directory / "parts" / "STUDY").is_file()
+    except OSError:
+        return False
+
+
+def out_directory_problem(directory: Path, force: bool = False) -> str | None:
+    """Why results must not be written to ``directory`` (None if they may be): it is a file,
+    or it holds something other than results of ``dsim run`` (unless ``force``). A result
+    directory is overwritten: that is running again."""
+    try:
+        if not directory.exists():
+            return None
+        if not directory.is_dir():
+            return f"{directory} is a file, not a directory; choose another --out"
+        if force or is_result_directory(directory) or not any(directory.iterdir()):
+            return None
+    except OSError as exc:
+        return f"cannot use {directory} for results: {exc.strerror or exc}"
+    return (
+        f"{directory} exists and is not a delivery-sim result directory (it has no meta.json "
+        f'with "tool": "{TOOL}"); choose another --out, or add --force to write the results '
+        "into it anyway"
+    )
+
+
+class DamagedResults(ValueError):
+    """A result file that is missing, truncated or garbled: ``path`` names it."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+TABLES = ("summary", "runs", "latency", "timeline", "faults")
+"""The tables the charts are drawn from, one ``<name>.csv`` each."""
+_SYSTEM = ("scenario", "semantics", "pattern")
+_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "summary": (("figure",), ("n", "mean", "sd", "ci_low", "ci_high")),
+    "runs": ((), ("replication", "seed")),
+    "latency": (("kind",), ("quantile", "seconds")),
+    "timeline": (("group",), ("replication", "time")),
+    "faults": (("target", "kind", "origin"), ("replication", "start", "end")),
+}
+"""Per table: the text columns and the numeric columns its rows need besides the system
+columns (``scenario, semantics, pattern``) and the row key (``group`` or ``approach``)."""
+
+
+def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
+    """The tables the charts need, read back from a result directory.
+
+    Raises :class:`DamagedResults` naming the file when one is missing, empty, cut short
+    (a header alone where rows are needed, a last line without its end), garbled (binary,
+    rows with the wrong number of fields, text where numbers belong) or lacks a column.
+    """
+    import pandas as pd
+
+    if not directory.is_dir():
+        raise DamagedResults(directory, "no such directory")
+    tables: dict[str, pd.DataFrame] = {}
+    for name in TABLES:
+        path = directory / f"{name}.csv"
+        tables[name] = _read_table(path)
+    key = "approach" if "approach" in tables["summary"].columns else "group"
+    for name, table in tables.items():
+        if table.empty and len(table.columns) == 0:
+            if name == "timeline" and key == "approach":
+                continue  # an architecture comparison has no timeline
+            raise DamagedResults(directory / f"{name}.csv", "no header line")
+        text_columns, numbers = _COLUMNS[name]
+        needed = [*_SYSTEM, *text_columns, *numbers]
+        if name in ("summary", "runs", "latency"):
+            needed.insert(3, key)
+        missing = [c for c in needed if c not in table.columns]
+        if missing:
+            raise DamagedResults(
+                directory / f"{name}.csv", f"missing column(s): {', '.join(missing)}"
+            )
+        for column in numbers:
+            values = pd.to_numeric(table[column], errors="coerce")
+            bad = values.isna() & table[column].notna()
+            if bad.any():
+                row = int(bad.to_numpy().nonzero()[0][0]) + 2
+                raise DamagedResults(
+                    directory / f"{name}.csv",
+                    f"row {row}: {column} is {table[column][bad].iloc[0]!r}, not a number",
+                )
+            table[column] = values
+        if table.empty and name in ("summary", "runs"):
+            raise DamagedResults(directory / f"{name}.csv", "a header line and no rows")
+    return tables
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DamagedResults(path, "missing") from None
+    except OSError as exc:
+        raise DamagedResults(path, f"cannot read: {exc.strerror or exc}") from None
+    if not data:
+        raise DamagedResults(path, "empty (truncated?)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DamagedResults(path, f"not text (byte {exc.start} is not UTF-8)") from None
+    if "\x00" in text:
+        raise DamagedResults(path, "not text (it holds NUL bytes)")
+    if not text.endswith("\n"):
+        raise DamagedResults(path, "the last line is cut short (truncated?)")
+    if text == "\n":
+        return pd.DataFrame()  # a table without columns (written by an empty DataFrame)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise DamagedResults(path, f"not CSV: {exc}") from None
+    header = rows[0]
+    if len(set(header)) != len(header) or "" in header:
+        raise DamagedResults(path, "the first row is not a header of distinct column names")
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise DamagedResults(
+                path, f"row {number} has {len(row)} fields, the header {len(header)}"
+            )
+    try:
+        return pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DamagedResults(path, f"not CSV: {exc}") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import math
 import re
 import tomllib
@@ -19,7 +20,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim.presets import apply_preset
 
@@ -37,6 +46,15 @@ Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_negative_zero(cls, value: Any) -> Any:
+        """-0.0 is 0.0: it passes every ``>= 0`` check, but NumPy refuses it as a negative
+        scale (``lognormal(sigma=-0.0)``: "sigma < 0")."""
+        if isinstance(value, float) and value == 0.0:
+            return 0.0
+        return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,6 +88,22 @@ class LogNormal(_Model):
     median: PositiveSeconds
     sigma: Seconds
 
+    @model_validator(mode="after")
+    def _finite_mean(self) -> LogNormal:
+        if not math.isfinite(_lognormal_mean(self.median, self.sigma)):
+            raise ValueError(
+                "expected a lognormal whose mean, median * exp(sigma^2 / 2), is a finite "
+                f"number; got median={self.median}, sigma={self.sigma}"
+            )
+        return self
+
+
+def _lognormal_mean(median: float, sigma: float) -> float:
+    try:
+        return median * math.exp(sigma * sigma / 2)
+    except OverflowError:
+        return math.inf
+
 
 class Normal(_Model):
     """A normal distribution truncated at 0 (negative draws are redrawn)."""
@@ -95,7 +129,7 @@ def mean_of(dist: Distribution) -> float:
         case Uniform(low=lo, high=hi):
             return (lo + hi) / 2
         case LogNormal(median=med, sigma=s):
-            return med * math.exp(s * s / 2)
+            return _lognormal_mean(med, s)
         case Normal(mean=mu, sd=sd):
             if sd == 0:
                 return mu
@@ -177,6 +211,13 @@ class Broker(_Model):
     partitions: Annotated[int, Field(ge=0, le=10_000)] = 0
     """Streaming only: log partitions; 0 means as many as the largest consumer group has
     instances, so every instance owns at least one."""
+
+    @field_validator("capacity")
+    @classmethod
+    def _whole_capacity(cls, value: float) -> float:
+        if math.isfinite(value) and value != math.floor(value):
+            raise ValueError(f"expected a whole number of messages or inf; got {value}")
+        return value
 
 
 class LinkSettings(_Model):
@@ -418,20 +459,44 @@ class ScenarioError(Exception):
     def __init__(self, source: str, problems: Iterable[Problem]):
         self.source = source
         self.problems = list(problems)
-        lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{source}: invalid scenario\n{lines}")
+        lines = "\n".join(f"  {printable(str(p))}" for p in self.problems)
+        super().__init__(f"{printable(source)}: invalid scenario\n{lines}")
 
 
-def _format_path(loc: Iterable[Any]) -> str:
+def _format_path(loc: Iterable[Any], tags: bool = True, keep_last: bool = False) -> str:
+    """A location as a key path. With ``tags`` the location comes from pydantic, and its
+    distribution names are union tags, not keys the user wrote (except the last one with
+    ``keep_last``: an unknown key the user wrote)."""
     parts: list[str] = []
-    for item in loc:
+    items = list(loc)
+    for n, item in enumerate(items):
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]" if parts else f"[{item}]"]
-        elif item in DISTRIBUTIONS:
+        elif tags and item in DISTRIBUTIONS and not (keep_last and n == len(items) - 1):
             continue  # pydantic's union tag, not a key the user wrote
         else:
-            parts.append(str(item))
+            parts.append(_key_text(str(item)))
     return ".".join(parts)
+
+
+def _key_text(key: str) -> str:
+    """A key as a path shows it: quoted, and escaped, when it is empty or holds characters
+    that cannot be shown as they are (a line break or a terminal escape would garble the
+    message)."""
+    if key and key.isprintable():
+        return key
+    return f'"{printable(key)}"'
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that cannot be shown as it is (control characters,
+    line breaks, terminal escapes, invisible format characters) written as ``\\uXXXX``."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+        for c in text
+    )
 
 
 def _describe(value: Any) -> str:
@@ -538,7 +603,8 @@ def problems_from(error: ValidationError) -> list[Problem]:
     out = []
     for e in error.errors():
         loc = tuple(e["loc"])
-        out.append(Problem(_format_path(loc), _message(e, _fields_at(loc))))
+        path = _format_path(loc, keep_last=e["type"] == "extra_forbidden")
+        out.append(Problem(path, _message(e, _fields_at(loc))))
     return out
 
 
@@ -701,18 +767,24 @@ def set_path(raw: dict[str, Any], path: str, value: Any) -> None:
 
 def parse_value(text: str) -> Any:
     """A ``--set`` value as TOML would read it (numbers, booleans, arrays, inline tables, inf);
-    anything TOML cannot read is taken as a plain string."""
+    anything TOML cannot read is taken as a plain string (``ValueError`` if it is nested too
+    deeply to read)."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ValueError(f"the value is nested too deeply (at most {MAX_DEPTH} levels)") from None
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"expected KEY=VALUE; got {text!r}")
-    return key.strip(), parse_value(value.strip())
+    try:
+        return key.strip(), parse_value(value.strip())
+    except ValueError as exc:
+        raise ValueError(f"{key.strip()}: {exc}") from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -721,21 +793,36 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 def validate(raw: Mapping[str, Any], *, source: str = "<scenario>") -> Scenario:
     """Validate raw data (as read from TOML) into a :class:`Scenario` or raise ScenarioError."""
+    return _validate(raw, source, limits=True)
+
+
+def _validate(raw: Mapping[str, Any], source: str, limits: bool) -> Scenario:
     if not isinstance(raw, Mapping):
         raise ScenarioError(source, [Problem("", f"expected a table; got {_describe(raw)}")])
+    shape = _shape_problems(raw)
+    if shape:
+        raise ScenarioError(source, shape)
     try:
         scenario = Scenario.model_validate(apply_preset(raw))
     except ValidationError as exc:
         raise ScenarioError(source, problems_from(exc)) from None
     scenario._raw = copy.deepcopy(dict(raw))
-    problems = _cross_checks(scenario) or _sweep_problems(scenario)
+    problems = _cross_checks(scenario)
+    if not problems and limits and not scenario.sweep:
+        # a sweep's points are checked one by one when they are built (runner.points_of)
+        problems = limit_problems(scenario)
+    problems = problems or _sweep_size(scenario) or _sweep_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
 
 
 def _sweep_problems(s: Scenario) -> list[Problem]:
-    """Each swept value must make a valid scenario on its own."""
+    """Each swept value must make a valid scenario on its own.
+
+    The limits on the work of a run are left to each point of the product (a value can only
+    be too much together with the others), so they are not checked here.
+    """
     if not s.sweep:
         return []
     base = s.model_copy(update={"sweep": {}})
@@ -743,7 +830,9 @@ def _sweep_problems(s: Scenario) -> list[Problem]:
     for key, options in s.sweep_dimensions():
         for i, (_, values) in enumerate(options):
             try:
-                base.with_values(values)
+                raw = copy.deepcopy(base._raw) if base._raw is not None else base.model_dump()
+                _set_all(raw, values.items(), "<overrides>")
+                _validate(raw, "<overrides>", limits=False)
             except ScenarioError as exc:
                 problems += [
                     Problem(f'sweep."{key}"[{i}]', f"{p.path}: {p.message}") for p in exc.problems
@@ -752,6 +841,181 @@ def _sweep_problems(s: Scenario) -> list[Problem]:
             except KeyError as exc:
                 problems.append(Problem(f'sweep."{key}"', str(exc.args[0])))
                 break
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Limits: input that is well-formed but that no run could finish, or that would need absurd
+# memory, is refused up front rather than left to run for days.
+
+MAX_DEPTH = 32
+"""Tables and arrays nested deeper than this (the format needs 5) are refused."""
+MAX_MESSAGES = 10**8
+"""Expected messages per replication (``workload.producers`` x rate x ``duration``, spikes
+included): at about 45,000 simulated messages a second and 120 bytes a message, 10^8 is
+already 40 minutes and 12 GB per replication."""
+MAX_EVENTS = 10**8
+"""Expected timer events per replication that no message causes: polls, random crashes."""
+MAX_TIMELINE_SAMPLES = 10**6
+"""Timeline samples per run (``duration + drain`` over ``timeline_step``)."""
+MAX_POINTS = 10_000
+"""Points of a sweep (the product of its dimensions)."""
+MAX_INSTANCES = 10_000
+"""Consumer instances in one group (also what an architecture service may start)."""
+
+
+def _sweep_size(s: Scenario) -> list[Problem]:
+    if not s.sweep:
+        return []
+    sizes = [len(options) for _, options in s.sweep_dimensions()]
+    points = math.prod(sizes)
+    if points <= MAX_POINTS:
+        return []
+    detail = " x ".join(str(n) for n in sizes)
+    return [
+        Problem(
+            "sweep",
+            f"a sweep of {points:,} points ({detail} values); at most {MAX_POINTS:,} are run: "
+            "sweep fewer values, or split the study",
+        )
+    ]
+
+
+def _shape_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Nesting deeper than :data:`MAX_DEPTH` and text that is not valid Unicode (lone
+    surrogates, from a command line that was not UTF-8), found without recursion."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(raw, ())]
+    while stack:
+        node, loc = stack.pop()
+        if len(loc) > MAX_DEPTH:
+            return [
+                Problem(
+                    _format_path(loc[:MAX_DEPTH], tags=False),
+                    f"nested deeper than {MAX_DEPTH} levels",
+                )
+            ]
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if isinstance(key, str) and not _encodable(key):
+                    return [
+                        Problem(
+                            _format_path(loc, tags=False),
+                            f"a key is not valid UTF-8 text: {key!r}",
+                        )
+                    ]
+                stack.append((value, (*loc, key)))
+        elif isinstance(node, list | tuple):
+            stack.extend((value, (*loc, i)) for i, value in enumerate(node))
+        elif isinstance(node, str) and not _encodable(node):
+            return [
+                Problem(_format_path(loc, tags=False), f"not valid UTF-8 text: {_describe(node)}")
+            ]
+    return []
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def expected_messages(s: Scenario) -> float:
+    """Messages the producers are expected to create in one replication."""
+    w, duration = s.workload, s.duration
+    cuts = {0.0, duration}
+    for spike in w.spikes:
+        cuts.update(t for t in (spike.at, spike.at + spike.duration) if 0.0 < t < duration)
+    points = sorted(cuts)
+    total = 0.0
+    for start, end in itertools.pairwise(points):
+        rates = [p.rate for p in w.spikes if p.at <= start < p.at + p.duration]
+        total += (max(rates) if rates else w.rate) * (end - start)
+    return total * w.producers
+
+
+def limit_problems(s: Scenario) -> list[Problem]:
+    """Runs that could not finish or would not fit in memory, each named by the key to
+    change (see :data:`MAX_MESSAGES`, :data:`MAX_EVENTS`, :data:`MAX_TIMELINE_SAMPLES`)."""
+    problems = []
+    horizon = s.duration + s.drain
+    messages = expected_messages(s)
+    if not messages <= MAX_MESSAGES:
+        problems.append(
+            Problem(
+                "workload.rate",
+                f"about {messages:.3g} messages per replication (workload.producers = "
+                f"{s.workload.producers} x workload.rate = {s.workload.rate:g}/s x duration = "
+                f"{s.duration:g} s, workload.spikes included); at most {MAX_MESSAGES:.0e} are "
+                "simulated: lower the rate, the producers, the spikes or the duration",
+            )
+        )
+    events: list[tuple[float, str, str]] = []
+    if s.delivery.pattern == "streaming" and s.delivery.poll_interval > 0:
+        readers = sum(c.instances for c in s.consumers)
+        events.append(
+            (
+                readers * horizon / s.delivery.poll_interval,
+                "delivery.poll_interval",
+                f"{readers} reader(s) polling every {s.delivery.poll_interval:g} s",
+            )
+        )
+    for i, c in enumerate(s.consumers):
+        if math.isfinite(c.mtbf):
+            events.append(
+                (
+                    2 * c.instances * horizon / (c.mtbf + c.mttr),
+                    f"consumers[{i}].mtbf",
+                    f"{c.instances} instance(s) crashing every {c.mtbf:g} s",
+                )
+            )
+    for i, f in enumerate(s.faults):
+        if f.mtbf is not None and f.mttr is not None:
+            events.append(
+                (
+                    2 * horizon / (f.mtbf + f.mttr),
+                    f"faults[{i}].mtbf",
+                    f"a fault every {f.mtbf:g} s",
+                )
+            )
+    total = sum(n for n, _, _ in events)
+    if not total <= MAX_EVENTS:
+        _, path, what = max(events)
+        problems.append(
+            Problem(
+                path,
+                f"about {total:.3g} timer events per replication ({what}, over duration + "
+                f"drain = {horizon:g} s); at most {MAX_EVENTS:.0e} are simulated: use a longer "
+                "interval or a shorter run",
+            )
+        )
+    if s.timeline_step > 0 and not horizon / s.timeline_step <= MAX_TIMELINE_SAMPLES:
+        problems.append(
+            Problem(
+                "timeline_step",
+                f"{horizon / s.timeline_step:.3g} timeline samples over duration + drain = "
+                f"{horizon:g} s; at most {MAX_TIMELINE_SAMPLES:.0e}: use a step of at least "
+                f"{horizon / MAX_TIMELINE_SAMPLES:.3g} s, or 0 for 200 samples",
+            )
+        )
+    if s.architecture is not None:
+        w = s.workload
+        peak = max([w.rate, *(p.rate for p in w.spikes)]) * w.producers
+        for i, service in enumerate(s.architecture.services[1:], start=1):
+            if service.instances:
+                continue
+            mean = mean_of(service.latency)
+            need = 2 * peak * mean
+            if not (math.isfinite(mean) and need <= MAX_INSTANCES):
+                problems.append(
+                    Problem(
+                        f"architecture.services[{i}].instances",
+                        f"0 (automatic) would start {need:.3g} consumer instances (2 x peak "
+                        f"rate {peak:g}/s x mean latency {mean:g} s); at most {MAX_INSTANCES}: "
+                        "set instances, or lower the rate or the latency",
+                    )
+                )
     return problems
 
 
@@ -767,10 +1031,47 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         ) from None
     except (UnicodeDecodeError, OSError) as exc:
         raise ScenarioError(str(path), [Problem("", f"cannot read: {exc}")]) from None
+    if not text.strip():
+        raise ScenarioError(
+            str(path), [Problem("", 'the file is empty (a scenario needs at least name = "...")')]
+        )
+    try:
+        return parse_toml(text)
+    except ValueError as exc:
+        raise ScenarioError(str(path), [Problem("", str(exc))]) from None
+
+
+MAX_KEY_PARTS = 256
+"""Parts of one dotted key (``a.b.c``) that a scenario file may have: Python's TOML reader
+takes memory quadratic in them (20,000 parts: 1.5 GB), so longer keys are refused unread."""
+_KEY_PART = r"""(?:[A-Za-z0-9_-]++|"[^"\n]*+"|'[^'\n]*+')"""
+_KEY_CHAIN = re.compile(rf"(?<![A-Za-z0-9_-])(?:{_KEY_PART}[ \t]*+\.[ \t]*+)++")
+"""A run of dotted key parts, matched whole (possessive: the scan stays linear)."""
+
+
+def _longest_key_parts(text: str) -> int:
+    """Parts in the longest dotted key-like run of ``text`` (an upper bound for its keys)."""
+    longest = 0
+    if text.count(".") >= MAX_KEY_PARTS:
+        for match in _KEY_CHAIN.finditer(text):
+            if match.group().count(".") > longest:
+                longest = max(longest, len(re.findall(_KEY_PART, match.group())))
+    return longest
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """TOML text as data; ``ValueError`` saying ``invalid TOML: ...`` if it is not TOML or
+    is nested too deeply for the reader."""
+    if _longest_key_parts(text) >= MAX_KEY_PARTS:
+        raise ValueError(f"invalid TOML: a dotted key with more than {MAX_KEY_PARTS} parts")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), [Problem("", f"invalid TOML: {exc}")]) from None
+        raise ValueError(f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ValueError(
+            f"invalid TOML: arrays or tables nested too deeply (at most {MAX_DEPTH} levels)"
+        ) from None
 
 
 def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Scenario:

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from sim import plots
 from sim.cli import app, default_scenario
+from sim.results import read_tables
 
 CHARTS = [
     "loss_and_duplicates",
@@ -96,7 +97,7 @@ def test_plot_refuses_a_directory_without_results(tmp_path: Path) -> None:
 
 
 def tables(result: Path) -> dict[str, pd.DataFrame]:
-    return plots.read_tables(result)
+    return read_tables(result)
 
 
 def test_bars_carry_labels_intervals_and_one_colour_per_semantics(result: Path) -> None:
