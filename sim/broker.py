@@ -46,9 +46,6 @@ class Answer(IntEnum):
 class Broker(Crashable):
     """One logical broker with ``servers`` servers in front of its storage."""
 
-    trace: Recorder | None = None
-    trace_id = 0
-
     def __init__(
         self,
         clock: Clock,
@@ -60,6 +57,8 @@ class Broker(Crashable):
         ack_link: Link,
         producers: list[Producer],
     ):
+        self.trace: Recorder | None = None  # an instance attribute: read fastest
+        self.trace_id = 0
         self.clock = clock
         self.settings = settings
         self.delivery = delivery

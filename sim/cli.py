@@ -26,10 +26,18 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from sim import explain as words
 from sim.clock import Runaway
 from sim.executors import ExecutorUnavailable, StudyOptionError
 from sim.journal import StudyMismatch
-from sim.results import DamagedResults, out_directory_problem, read_tables, write_results
+from sim.results import (
+    DamagedResults,
+    atomic_path,
+    out_directory_problem,
+    read_tables,
+    read_trace,
+    write_results,
+)
 from sim.runner import Results, points_of
 from sim.runner import sweep as run_study
 from sim.scenario import (
@@ -310,6 +318,14 @@ def run_command(
             help="Write into --out even if it holds something other than dsim results.",
         ),
     ] = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Record every event of every message of replication 0 of each point in "
+            "DIR/trace.parquet, for dsim explain.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no table.")] = False,
     charts: Annotated[bool, typer.Option(help="Draw the charts.")] = True,
     fmt: FormatOpt = "png",
@@ -326,6 +342,12 @@ def run_command(
     refusal = out_directory_problem(directory, force)
     if refusal is not None:
         raise _error(refusal, 2)
+    if trace and loaded.architecture is not None:
+        raise _error(
+            f"{scenario}: --trace follows messages through one broker; an architecture "
+            "comparison is not traced (trace its event-driven design as a scenario of its own)",
+            2,
+        )
     try:
         table = {**loaded.sweep, **_parse_sweep(sweep or [])}
         if table != loaded.sweep:
@@ -345,6 +367,7 @@ def run_command(
                 out=directory,
                 resume=resume,
                 progress=progress,
+                trace=trace,
             )
     except ScenarioError as exc:  # a sweep value that does not validate
         raise _error(str(exc), 2) from None
@@ -434,13 +457,7 @@ def plot(
     try:
         tables = read_tables(directory)
     except DamagedResults as exc:
-        raise _error(
-            f"{directory}: not a readable dsim result directory: {exc.path.name} is damaged: "
-            f"{exc.reason}"
-            if exc.path != directory
-            else f"{directory}: not a readable dsim result directory: {exc.reason}",
-            2,
-        ) from None
+        raise _damaged(directory, exc) from None
     try:
         drawn = _draw(tables, directory, fmt, group)
     except OSError as exc:
@@ -453,6 +470,221 @@ def plot(
             2,
         ) from None
     _report(f"charts from {directory}/", drawn)
+
+
+def _damaged(directory: Path, exc: DamagedResults) -> typer.Exit:
+    if exc.path == directory:
+        return _error(f"{directory}: not a readable dsim result directory: {exc.reason}", 2)
+    return _error(
+        f"{directory}: not a readable dsim result directory: {exc.path.name} is "
+        f"{'' if exc.reason.split(':')[0] == 'missing' else 'damaged: '}{exc.reason}",
+        2,
+    )
+
+
+@app.command()
+def explain(
+    directory: Annotated[Path, typer.Argument(help="A result directory of dsim run --trace.")],
+    message: Annotated[
+        int | None, typer.Option("--message", help="Tell this message's story.", min=0)
+    ] = None,
+    lost: Annotated[
+        bool, typer.Option("--lost", help="Each cause of loss: its count and a typical story.")
+    ] = False,
+    duplicated: Annotated[
+        bool,
+        typer.Option("--duplicated", help="Each cause of duplicates: its count and a story."),
+    ] = False,
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            metavar="KEY=VALUE",
+            help="The point of a sweep to explain (repeatable), e.g. --at semantics=at-least-once.",
+        ),
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option("--group", help="Only this consumer group [default: all].")
+    ] = None,
+    diagram: Annotated[
+        bool,
+        typer.Option(
+            "--diagram",
+            help="Draw a sequence diagram of the message, or of --start..--end, in DIR/diagrams.",
+        ),
+    ] = False,
+    start: Annotated[
+        float | None, typer.Option(help="A diagram's first simulated second.", min=0)
+    ] = None,
+    end: Annotated[float | None, typer.Option(help="A diagram's last simulated second.")] = None,
+    fmt: FormatOpt = "png",
+) -> None:
+    """Explain what happened to messages of a traced run: one message's story (--message),
+    the typical story of each cause of loss (--lost) or duplication (--duplicated), and
+    sequence diagrams (--diagram)."""
+
+    fmt = _check_format(fmt)
+    slice_ = start is not None or end is not None
+    if slice_ and not diagram:
+        raise _error("--start and --end choose the time slice of a --diagram; add --diagram", 2)
+    if message is None and not (lost or duplicated or (diagram and slice_)):
+        raise _error(
+            "say what to explain: --message ID, --lost, --duplicated, or --diagram with "
+            "--start and --end",
+            2,
+        )
+    if diagram and message is None and (start is None or end is None or end <= start):
+        raise _error("a diagram of a time slice needs --start S --end E with E > S", 2)
+    try:
+        trace = read_trace(directory)
+    except DamagedResults as exc:
+        raise _damaged(directory, exc) from None
+    chosen = _assignments(at or [])
+    try:
+        trace = words.select(trace, chosen)
+    except ValueError as exc:
+        raise _error(f"--at: {exc}", 2) from None
+    if group is not None:
+        groups = [str(g) for g in trace["group"].dropna().unique()]
+        if group not in groups:
+            raise _error(
+                f"no consumer group {group!r} in this trace (groups: {', '.join(groups)})", 2
+            )
+        trace = trace[trace["group"].isna() | (trace["group"] == group)]
+    if message is not None:
+        point, rows = _one_point(trace[trace["message"] == message], f"message {message}")
+        if point:
+            out_console.print(words.point_label(point), highlight=False, markup=False)
+        out_console.print(words.story(rows, message), highlight=False, markup=False, soft_wrap=True)
+    for kind, wanted in (("lost", lost), ("duplicated", duplicated)):
+        if wanted:
+            _representatives(trace, kind, directory)
+    if diagram:
+        what = f"message {message}" if message is not None else f"{start:g}..{end:g} s"
+        point, _ = _one_point(
+            trace if message is None else trace[trace["message"] == message], what
+        )
+        path = _sequence(directory, trace, point, chosen, message, start, end, fmt)
+        out_console.print(f"  diagram: {path}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _assignments(texts: list[str]) -> dict[str, str]:
+    pairs = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise _error(f"--at: expected KEY=VALUE; got {text!r}", 2)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _one_point(rows: pd.DataFrame, what: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The one point of the study ``rows`` come from; an error naming the points to choose
+    from when there are several, or saying so when there is none."""
+
+    if rows.empty:
+        raise _error(f"{what} is not in this trace at the chosen point(s)", 2)
+    points = list(words.by_point(rows))
+    if len(points) > 1:
+        choices = "\n".join(f"  {words.point_label(p)}" for p, _ in points)
+        raise _error(f"{what} is in {len(points)} points of this study; choose one:\n{choices}", 2)
+    return points[0]
+
+
+def _representatives(trace: pd.DataFrame, kind: str, directory: Path) -> None:
+    """Per point and cause: the count and one message to read (its story too, when the
+    trace holds one point)."""
+
+    points = list(words.by_point(trace))
+    found = []
+    for point, rows in points:
+        table = words.representatives(rows, kind)
+        for column, value in reversed(point.items()):
+            table.insert(0, column, value)
+        found.append(table)
+    table = pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+    noun = "lost messages" if kind == "lost" else "duplicate applications"
+    if table.empty:
+        out_console.print(f"no {noun} in this trace", highlight=False, markup=False)
+        return
+    shown = Table(title=f"{noun} by cause (replication 0 of each point)", title_justify="left")
+    for column in table.columns:
+        shown.add_column(column, justify="right" if column in ("count", "example") else "left")
+    for row in table.itertuples(index=False):
+        shown.add_row(*(str(v) for v in row))
+    out_console.print(shown)
+    if len(points) == 1:
+        rows = points[0][1]
+        for cause, example in zip(table["cause"], table["example"], strict=True):
+            out_console.print(f"\n{cause}, for example:", highlight=False, markup=False)
+            out_console.print(
+                words.story(rows, int(example)), highlight=False, markup=False, soft_wrap=True
+            )
+    else:
+        out_console.print(
+            f"read one: dsim explain {directory} --message ID --at KEY=VALUE ...",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _sequence(
+    directory: Path,
+    trace: pd.DataFrame,
+    point: dict[str, Any],
+    chosen: dict[str, str],
+    message: int | None,
+    start: float | None,
+    end: float | None,
+    fmt: str,
+) -> Path:
+    """Draw a sequence diagram of one point's run into ``DIR/diagrams``; return its path.
+    ``point`` tells the point apart from the others left after the ``--at`` choices
+    (``chosen``); both name it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sim import plots
+
+    rows = trace
+    for column, value in point.items():
+        rows = rows[rows[column] == value]
+    named = {**chosen, **point}
+    faults = _faults_of(directory, named)
+    what = f"message {message}" if message is not None else f"{start:g} s to {end:g} s"
+    where = ", ".join(f"{k}={v}" for k, v in named.items())
+    title = f"What happened to {what}" + (f" ({where})" if where else "")
+    lanes = rows["component"].nunique()
+    fig = plt.figure(figsize=(max(7.0, 1.5 * lanes + 3), 7.5), layout="constrained")
+    plots.sequence_diagram(rows, message, start, end, ax=fig.subplots(), title=title, faults=faults)
+    stem = f"message-{message}" if message is not None else f"slice-{start:g}-{end:g}"
+    if named:
+        stem += "-" + "-".join(plots.safe_name(f"{k}={v}") for k, v in named.items())
+    path = directory / "diagrams" / f"{stem}.{fmt}"
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
+    except OSError as exc:
+        raise _error(f"cannot write the diagram to {path}: {_reason(exc)}", 2) from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _faults_of(directory: Path, named: dict[str, Any]) -> pd.DataFrame | None:
+    """The fault windows of replication 0 at ``point`` from ``faults.csv`` (None if unreadable:
+    the diagram is drawn without them)."""
+    try:
+        faults = read_tables(directory)["faults"]
+    except DamagedResults:
+        return None
+    faults = faults[faults["replication"] == 0]
+    for column, value in named.items():
+        if column in faults.columns:
+            faults = faults[[words.same(v, str(value)) for v in faults[column]]]
+    return faults
 
 
 @contextmanager

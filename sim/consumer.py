@@ -28,9 +28,6 @@ Copy = tuple[int, Any]
 
 
 class ConsumerInstance(Crashable):
-    trace: Recorder | None = None
-    trace_id = 0
-
     def __init__(
         self,
         g: int,
@@ -45,6 +42,8 @@ class ConsumerInstance(Crashable):
         crash_draw: Sampler,
         restart_time: Sampler,
     ):
+        self.trace: Recorder | None = None  # an instance attribute: read fastest
+        self.trace_id = 0
         self.g = g
         self.index = index
         self.clock = clock

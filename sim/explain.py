@@ -4,9 +4,16 @@
 its outcome in every consumer group: applied once, applied again (and why), lost (and why),
 or still pending. ``representatives(trace, "lost" | "duplicated")`` finds, for each cause,
 how many messages it struck and one of them to read.
+
+The trace of a study holds one run per point of its sweep, each named by the columns before
+``replication``; ``select`` keeps the points a reader picked and ``by_point`` splits the rest.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -169,11 +176,82 @@ def representatives(trace: pd.DataFrame, kind: str = "lost") -> pd.DataFrame:
     else:
         raise ValueError(f"kind must be 'lost' or 'duplicated'; got {kind!r}")
     words = _loss if kind == "lost" else _duplicate
+    rows = rows.astype({"cause": str})
     table = (
         rows.groupby("cause", sort=False)
         .agg(count=("message", "size"), example=("message", "first"))
         .reset_index()
         .sort_values("count", ascending=False, kind="stable")
     )
+    # the typical story is one where this cause acted alone: prefer a message whose every
+    # loss or duplicate has this cause over the first one struck
+    causes = rows.groupby("message", sort=False)["cause"].nunique()
+    alone = rows[rows["message"].isin(causes.index[causes == 1])]
+    firsts = alone.groupby("cause", sort=False)["message"].first()
+    table["example"] = [
+        firsts.get(c, e) for c, e in zip(table["cause"], table["example"], strict=True)
+    ]
     table["meaning"] = [words(c) for c in table["cause"]]
     return table.reset_index(drop=True)
+
+
+def point_columns(trace: pd.DataFrame) -> list[str]:
+    """The columns that name the point of the study a trace row belongs to."""
+    return list(trace.columns[: trace.columns.get_loc("replication")])
+
+
+def varying_columns(trace: pd.DataFrame) -> list[str]:
+    """The point columns that tell the points of ``trace`` apart: the ones that vary, less
+    those that repeat an earlier one (``delivery.semantics`` swept is ``semantics``)."""
+    points = trace[point_columns(trace)].drop_duplicates().astype(str)
+    kept: list[str] = []
+    for column in points.columns:
+        values = points[column]
+        if values.nunique() > 1 and not any(values.equals(points[k]) for k in kept):
+            kept.append(column)
+    return kept
+
+
+def same(value: Any, text: str) -> bool:
+    """Whether a point's ``value`` is what a reader wrote as ``text`` (``0.05`` is 0.050)."""
+    if str(value) == text:
+        return True
+    try:
+        number = float(text)
+    except ValueError:
+        return False
+    return isinstance(value, int | float) and math.isclose(value, number, rel_tol=1e-12)
+
+
+def select(trace: pd.DataFrame, where: Mapping[str, str]) -> pd.DataFrame:
+    """The rows of the points whose columns hold the values ``where`` gives, as text;
+    ``ValueError`` naming the columns or values there are when one matches nothing."""
+    columns = point_columns(trace)
+    for column, text in where.items():
+        if column not in columns:
+            raise ValueError(
+                f"{column!r} does not name the points of this study; it has: {', '.join(columns)}"
+            )
+        values = list(trace[column].unique())
+        chosen = [v for v in values if same(v, text)]
+        if not chosen:
+            raise ValueError(
+                f"no point has {column} = {text}; it takes: {', '.join(map(str, values))}"
+            )
+        trace = trace[trace[column].isin(chosen)]
+    return trace
+
+
+def by_point(trace: pd.DataFrame) -> Iterator[tuple[dict[str, Any], pd.DataFrame]]:
+    """Each point of ``trace`` (named by the columns that vary) with its rows, in order."""
+    columns = varying_columns(trace)
+    if not columns:
+        yield {}, trace
+        return
+    for key, rows in trace.groupby(columns, sort=False, dropna=False):
+        yield dict(zip(columns, key, strict=True)), rows
+
+
+def point_label(point: Mapping[str, Any]) -> str:
+    """A point as the ``--at`` options that choose it."""
+    return " ".join(f"--at {k}={v}" for k, v in point.items())

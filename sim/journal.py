@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sim.results import write_atomic
+from sim.results import atomic_path, write_atomic
 from sim.scenario import Scenario
 
 Part = dict[str, Any]
@@ -79,10 +78,8 @@ class Journal:
 
     def record_trace(self, key: str, seed: int, events: pd.DataFrame) -> None:
         """The trace of a point's replication 0, written whole or not at all."""
-        path = self._trace_path(key, seed)
-        tmp = path.with_name(f".{path.name}.tmp")
-        events.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        with atomic_path(self._trace_path(key, seed)) as tmp:
+            events.to_parquet(tmp, index=False)
 
     def record(self, key: str, replication: int, seed: int, part: Part) -> None:
         text = json.dumps({"point": key, "replication": replication, "seed": seed, **part})

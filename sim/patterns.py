@@ -78,9 +78,6 @@ class _Log:
 class _Storage:
     """What both patterns share: retention, crash wipes and the unconsumed count."""
 
-    trace: Recorder | None = None
-    trace_id = 0
-
     def __init__(
         self,
         clock: Clock,
@@ -90,6 +87,8 @@ class _Storage:
         deliver: list[Link],
         commit: list[Link],
     ):
+        self.trace: Recorder | None = None  # an instance attribute: read fastest
+        self.trace_id = 0
         self.clock = clock
         self.semantics = semantics
         self.ledger = ledger

@@ -670,7 +670,7 @@ def draw_all(
         )
         categorical = not _x_positions(sliced[column])[1]
         system_legend(fig, systems_of(sliced), lines=not categorical, points=categorical)
-        save(fig, f"sweep_{_safe(column)}")
+        save(fig, f"sweep_{safe_name(column)}")
 
     timeline = tables["timeline"]
     if not timeline.empty:
@@ -930,11 +930,12 @@ def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "p
             f"{name}: how the approaches move with {column}{where_else} (bands: 95% intervals)"
         )
         _approach_legend(fig, present)
-        save(fig, f"sweep_{_safe(column)}")
+        save(fig, f"sweep_{safe_name(column)}")
     return written
 
 
-def _safe(text: str) -> str:
+def safe_name(text: str) -> str:
+    """``text`` as part of a file name."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
@@ -959,11 +960,13 @@ def sequence_diagram(
     end: float | None = None,
     ax: Axes | None = None,
     title: str | None = None,
+    faults: pd.DataFrame | None = None,
 ) -> Axes:
     """A Lamport diagram of one message (or of every message between ``start`` and ``end``):
     a lane per producer, the broker and each consumer instance, time running down, an arrow
     per copy and ack from sending to arrival, a cross where one was lost, a dot where an
-    effect was applied (red when again), and crashes marked on their lanes."""
+    effect was applied (red when again), crashes marked on their lanes and, given the run's
+    ``faults`` (``faults.csv`` rows of the same run), fault windows shaded on theirs."""
     ax = _axes(ax)
     if message is not None:
         events = trace[(trace["message"] == message) & (trace["event"] != "outcome")]
@@ -976,12 +979,14 @@ def sequence_diagram(
             & (trace["message"] >= 0)
             & (trace["event"] != "outcome")
         ]
-    lanes = [c for c in trace["component"].cat.categories if c != "end of run"]
+    lanes = _lanes(trace["component"])
     x = {name: i for i, name in enumerate(lanes)}
     crashes = trace[(trace["event"] == "crash") & (trace["message"] < 0)]
     if not events.empty:
         lo, hi = events["time"].min(), events["time"].max()
         crashes = crashes[(crashes["time"] >= lo) & (crashes["time"] <= hi)]
+        if faults is not None:
+            _shade_lanes(ax, faults[(faults["start"] <= hi) & (faults["end"] >= lo)], x)
     for name in lanes:
         ax.axvline(x[name], color="0.85", linewidth=1, zorder=0)
     thin = message is None
@@ -1030,6 +1035,43 @@ def sequence_diagram(
     if title:
         ax.set_title(title, pad=28)
     return ax
+
+
+_LANE_ORDER = ("producer", "broker", "consumer")
+
+
+def _lanes(components: pd.Series) -> list[str]:
+    """The lanes, left to right: producers, the broker, consumer instances, each in the order
+    the run named them (a trace read back from several points may have lost that order)."""
+    if isinstance(components.dtype, pd.CategoricalDtype):
+        names = list(components.cat.categories)
+    else:
+        names = list(dict.fromkeys(components))
+    kinds = {kind: n for n, kind in enumerate(_LANE_ORDER)}
+    names = [name for name in names if name.split(":")[0] in kinds]
+    return sorted(names, key=lambda name: kinds[name.split(":")[0]])
+
+
+def _shade_lanes(ax: Axes, faults: pd.DataFrame, lanes: dict[str, int]) -> None:
+    """Shade each fault window on the lanes of its target (a link's across the diagram)."""
+    for row in faults.itertuples(index=False):
+        target = str(row.target)
+        hit = [x for name, x in lanes.items() if name == target or name.startswith(f"{target}:")]
+        spans = [(x - 0.35, x + 0.35) for x in hit] or [(-0.5, len(lanes) - 0.5)]
+        for left, right in spans:
+            ax.fill_betweenx(
+                [row.start, row.end], left, right, color="0.5", alpha=0.18, linewidth=0
+            )
+        ax.annotate(
+            f"{row.target} {row.kind}",
+            (spans[-1][1], row.start),
+            xytext=(-2, -2),
+            textcoords="offset points",
+            fontsize=7,
+            color="0.3",
+            ha="right",
+            va="top",
+        )
 
 
 def _lane(kind: str, row: Any, lanes: dict[str, int]) -> str | None:

@@ -79,9 +79,6 @@ TIMED_OUT, REFUSED = 1, 2
 class Producer(Crashable):
     """One producer: an arrival process, an outbox and a retry loop."""
 
-    trace: Recorder | None = None
-    trace_id = 0
-
     def __init__(
         self,
         index: int,
@@ -95,6 +92,8 @@ class Producer(Crashable):
         interarrival: Sampler,
         jitter: Sampler,
     ):
+        self.trace: Recorder | None = None  # an instance attribute: read fastest
+        self.trace_id = 0
         self.index = index
         self.clock = clock
         self.delivery = delivery

@@ -1,5 +1,5 @@
-"""Results on disk: ``runs.csv``, ``summary.csv``, ``faults.csv``, ``scenario.toml``,
-``meta.json``.
+"""Results on disk: ``runs.csv``, ``summary.csv``, ``faults.csv``, ``latency.csv``,
+``timeline.csv``, ``scenario.toml``, ``meta.json`` and, for a traced study, ``trace.parquet``.
 
 ``runs.csv`` carries no wall-clock figure, so the same scenario and seed write the same bytes
 on every run; wall time and versions go to ``meta.json``. Every file is written to a temporary
@@ -18,6 +18,8 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
     from sim.runner import Results
 
+TRACE = "trace.parquet"
+"""The trace of a study run with ``--trace``: every event of replication 0 of every point."""
 TOOL = "delivery-sim"
 """``meta.json``'s ``tool``: what marks a directory as a delivery-sim result directory."""
 
@@ -42,18 +46,26 @@ def version() -> str:
         return "unknown"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to; renamed to ``path`` when the block ends
+    without an error, removed when it does not."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would have made it, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="")
 
 
 def write_results(results: Results, out: Path, command: list[str] | None = None) -> list[Path]:
@@ -71,6 +83,13 @@ def write_results(results: Results, out: Path, command: list[str] | None = None)
     for name, text in files.items():
         write_atomic(out / name, text)
         paths.append(out / name)
+    trace = out / TRACE
+    if results.trace.empty:
+        trace.unlink(missing_ok=True)  # an earlier traced run's, which would not match
+    else:
+        with atomic_path(trace) as tmp:
+            results.trace.to_parquet(tmp, index=False)
+        paths.append(trace)
     return paths
 
 
@@ -246,3 +265,27 @@ def _read_table(path: Path) -> pd.DataFrame:
         return pd.read_csv(io.StringIO(text))
     except (ValueError, pd.errors.ParserError) as exc:
         raise DamagedResults(path, f"not CSV: {exc}") from None
+
+
+def read_trace(directory: Path) -> pd.DataFrame:
+    """The trace a study run with ``--trace`` left in ``directory``; :class:`DamagedResults`
+    when there is none or it cannot be read."""
+    import pandas as pd
+
+    path = directory / TRACE
+    if not directory.is_dir():
+        raise DamagedResults(directory, "no such directory")
+    if not path.exists():
+        reason = "missing: the study was not traced; run it again with --trace"
+        raise DamagedResults(path, reason)
+    try:
+        trace = pd.read_parquet(path)
+    except OSError as exc:
+        raise DamagedResults(path, f"cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # pyarrow's ArrowInvalid: not Parquet, or cut short
+        raise DamagedResults(path, f"not a readable Parquet file ({exc})") from None
+    needed = ["replication", "time", "event", "message", "group", "component", "detail", "cause"]
+    missing = [c for c in needed if c not in trace.columns]
+    if missing:
+        raise DamagedResults(path, f"missing column(s): {', '.join(missing)}")
+    return trace
