@@ -112,6 +112,8 @@ def _sentence(row: pd.Series, created: float) -> str | None:
             return f"dropped at {_at(t)} by {who}, which was down"
         case "expired":
             return f"deleted by retention at {_at(t)}"
+        case "deleted":
+            return f"deleted at {_at(t)}, every subscription having acked it"
         case "wiped":
             return f"lost in the broker crash at {_at(t)}"
         case "delivered" if cause:

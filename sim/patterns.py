@@ -78,6 +78,9 @@ class _Log:
 class _Storage:
     """What both patterns share: retention, crash wipes and the unconsumed count."""
 
+    deletes_consumed = False
+    """Whether a copy every reader is done with is deleted (pub/sub) or kept (a log)."""
+
     def __init__(
         self,
         clock: Clock,
@@ -124,6 +127,8 @@ class _Storage:
         log.remaining[o] = left
         if left == 0:
             self.unconsumed -= 1
+            if self.trace and self.deletes_consumed:
+                self.trace(Event.DELETED, log.msgs[o], -1, self.trace_id, log.copies[o])
 
     def _lose(self, log: _Log, o: int, cause: Cause) -> None:
         if log.msgs[o] >= 0:
@@ -541,6 +546,8 @@ class _PushSession:
 
 
 class PubSub(_Storage):
+    deletes_consumed = True
+
     def _setup(self, scenario: Scenario) -> None:
         self.log = _Log()
         groups = range(len(self.groups))

@@ -45,6 +45,7 @@ class Event(IntEnum):
     FAILED = 21  # applying the effect failed with an error (retried)
     OUTCOME = 22  # the end of the run: detail 0 delivered, 1 pending, 2 lost (cause: Cause)
     ACK_RECEIVED = 23  # the broker got a consumer's ack or commit
+    DELETED = 24  # pub/sub: every subscription acked the stored copy, the broker deleted it
 
 
 class Wire(IntEnum):

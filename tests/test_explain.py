@@ -88,6 +88,32 @@ def test_a_crash_story() -> None:
     assert text.endswith("billing: lost, because a consumer crashed holding it.")
 
 
+TWO_GROUPS = [
+    {"name": "billing", "service_time": const(0.005)},
+    {"name": "analytics", "service_time": const(0.02)},
+]
+
+
+def test_pubsub_deletes_a_message_once_every_subscription_acked_it() -> None:
+    """Stored at 0.011 s (10 ms link, 1 ms broker); billing applies at 0.011 + 0.010 + 0.005,
+    analytics at 0.011 + 0.010 + 0.020 = 0.041 s, whose ack reaches the broker 10 ms later."""
+    result = traced(delivery={"pattern": "pubsub"}, consumers=TWO_GROUPS)
+    assert story(result.trace, 0) == (
+        "Message 0: created at 0.000 s by producer:0; attempt 1 sent at 0.000 s; "
+        "stored at 0.011 s; sent to billing at 0.011 s; sent to analytics at 0.011 s; "
+        "the producer saw the ack of attempt 1 at 0.021 s (publish latency 0.021 s); "
+        "applied by billing (consumer:billing:0) at 0.026 s; "
+        "applied by analytics (consumer:analytics:0) at 0.041 s; "
+        "deleted at 0.051 s, every subscription having acked it.\n"
+        "Outcome: billing: applied once; analytics: applied once."
+    )
+
+
+def test_a_log_keeps_what_every_group_has_read() -> None:
+    result = traced(delivery={"pattern": "streaming"}, consumers=TWO_GROUPS)
+    assert "deleted" not in story(result.trace, 0)
+
+
 def test_an_unknown_message_is_refused() -> None:
     with pytest.raises(KeyError):
         story(traced().trace, 99)
