@@ -39,6 +39,7 @@ from sim.scenario import (
     Scenario,
     Service,
     Workload,
+    event_budget,
     mean_of,
 )
 from sim.streams import exponential_unit, generator, sampler, uniform
@@ -181,7 +182,7 @@ class Comparison:
             ):
                 for inst in members:
                     self.clock.schedule(c.join_at, self.delivery.pattern.join, inst)
-        self.clock.run(self.horizon)
+        self.clock.run(self.horizon, max_events=event_budget(self.scenario))
         return self._figures()
 
     def _arrive(self, _: object) -> None:

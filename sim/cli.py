@@ -374,7 +374,7 @@ def run_command(
     except (StudyMismatch, ExecutorUnavailable, StudyOptionError) as exc:
         raise _error(str(exc), 2) from None
     except Runaway as exc:
-        raise _error(f"{scenario}: the run cannot end: {exc}", 1) from None
+        raise _error(f"{scenario}: {exc}", 1) from None
     except KeyboardInterrupt:
         raise _error(
             f"interrupted; every finished run is kept in {directory}/parts. Run the "

@@ -53,6 +53,8 @@ class Clock:
         # model event, and the one place that relies on SimPy's queue layout.
         self._queue = self.env._queue
         self._ids = self.env._eid
+        self.processed = 0
+        """Events processed by :meth:`run` so far."""
 
     @property
     def now(self) -> float:
@@ -71,28 +73,43 @@ class Clock:
     def timeout(self, delay: float) -> simpy.Timeout:
         return self.env.timeout(delay)
 
-    def run(self, until: float, stuck_after: int = 1_000_000) -> None:
+    def run(self, until: float, stuck_after: int = 1_000_000, max_events: int = 0) -> None:
         """Process every event before ``until``; a zero-length run processes none.
 
         Raises :class:`Runaway` if ``stuck_after`` events in a row happen at one simulated
-        instant: a loop of zero delays (zero latency, zero backoff, zero restart time) would
-        otherwise never end.
+        instant (a loop of zero delays: zero latency, zero backoff, zero restart time would
+        otherwise never end), or once more than ``max_events`` (0: no limit) were processed (a
+        run whose work grows without end, such as a storm of retries, would take hours).
         """
         env = self.env
         queue, step = env._queue, env.step
         still = 0  # events processed without the clock moving
+        done = 0  # events processed, counted by chunks
         while queue and queue[0][0] < until:
             now = env._now
-            for _ in range(4096):  # checked per chunk: as fast as env.run
+            n = 0  # events this chunk: checked per chunk, as fast as env.run
+            for n in range(1, 4097):
                 if not queue or queue[0][0] >= until:
+                    n -= 1
                     break
                 step()
-            still = still + 4096 if env._now == now else 0
+            still = still + n if env._now == now else 0
+            done += n
             if still >= stuck_after:
                 raise Runaway(
-                    f"simulated time is stuck at {now:.6g} s after {still:,} events: a loop "
-                    "with no delay in it (zero latency, zero backoff or zero restart time "
-                    "around a refusal, a crash or a retry). Give one of them a positive value."
+                    f"the run cannot end: simulated time is stuck at {now:.6g} s after {still:,} "
+                    "events: a loop with no delay in it (zero latency, zero backoff or zero "
+                    "restart time around a refusal, a crash or a retry). Give one of them a "
+                    "positive value."
                 )
+            if max_events and done >= max_events and queue and queue[0][0] < until:
+                raise Runaway(
+                    f"the run was stopped at {env._now:.6g} s of {until:.6g}: it had taken "
+                    f"{done:,} simulated events, the limit max_events = {max_events:,}, far "
+                    "more than its messages explain (a storm of retries or redeliveries?). If "
+                    "it is meant to be this long, raise the limit: --set max_events=N (in the "
+                    "scenario: max_events = N)."
+                )
+        self.processed += done
         if until > env.now:
             env.run(until=until)  # advance the clock to ``until`` exactly

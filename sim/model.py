@@ -22,7 +22,7 @@ from sim.ledger import DUP_CAUSES, LOSS_CAUSES, GroupRule, Ledger
 from sim.network import Link
 from sim.patterns import make_pattern
 from sim.producer import Producer
-from sim.scenario import Exponential, Scenario
+from sim.scenario import Exponential, Scenario, event_budget
 from sim.semantics import SEMANTICS
 from sim.streams import exponential_unit, generator, sampler, uniform
 from sim.timeline import Timeline, quantile_function
@@ -252,7 +252,7 @@ class Simulation:
                     clock.schedule(c.join_at, self.pattern.join, inst)
         for p in self.producers:
             p.start()
-        clock.run(until=self.horizon)
+        clock.run(until=self.horizon, max_events=event_budget(self.scenario))
         result = self._tally()
         if self.tracer is not None:
             self._trace_outcomes(result)

@@ -355,6 +355,9 @@ class Scenario(_Model):
     drain: Seconds = 30.0
     timeline_step: Seconds = 0.0
     """Seconds between the samples of the timeline the charts draw; 0: a 200th of the run."""
+    max_events: Annotated[int, Field(ge=0, lt=2**62)] = 0
+    """Simulated events one replication may take before it is stopped as a runaway; 0: 1,000
+    per expected message, 10 per expected timer event, plus 10^7 (see :func:`event_budget`)."""
     workload: Workload = Workload()
     delivery: Delivery = Delivery()
     broker: Broker = Broker()
@@ -935,22 +938,10 @@ def expected_messages(s: Scenario) -> float:
     return total * w.producers
 
 
-def limit_problems(s: Scenario) -> list[Problem]:
-    """Runs that could not finish or would not fit in memory, each named by the key to
-    change (see :data:`MAX_MESSAGES`, :data:`MAX_EVENTS`, :data:`MAX_TIMELINE_SAMPLES`)."""
-    problems = []
+def timer_events(s: Scenario) -> list[tuple[float, str, str]]:
+    """Expected timer events of one replication that no message causes (polls, random
+    crashes and fault windows), each with the key that sets it and what it is."""
     horizon = s.duration + s.drain
-    messages = expected_messages(s)
-    if not messages <= MAX_MESSAGES:
-        problems.append(
-            Problem(
-                "workload.rate",
-                f"about {messages:.3g} messages per replication (workload.producers = "
-                f"{s.workload.producers} x workload.rate = {s.workload.rate:g}/s x duration = "
-                f"{s.duration:g} s, workload.spikes included); at most {MAX_MESSAGES:.0e} are "
-                "simulated: lower the rate, the producers, the spikes or the duration",
-            )
-        )
     events: list[tuple[float, str, str]] = []
     if s.delivery.pattern == "streaming" and s.delivery.poll_interval > 0:
         readers = sum(c.instances for c in s.consumers)
@@ -979,6 +970,35 @@ def limit_problems(s: Scenario) -> list[Problem]:
                     f"a fault every {f.mtbf:g} s",
                 )
             )
+    return events
+
+
+def event_budget(s: Scenario) -> int:
+    """The simulated events a replication may take (``max_events``, or when 0: 1,000 per
+    expected message, 10 per expected timer event, plus 10^7: a message takes about 10)."""
+    if s.max_events:
+        return s.max_events
+    timers = sum(n for n, _, _ in timer_events(s))
+    return int(min(2**62, 1000 * expected_messages(s) + 10 * timers + 10**7))
+
+
+def limit_problems(s: Scenario) -> list[Problem]:
+    """Runs that could not finish or would not fit in memory, each named by the key to
+    change (see :data:`MAX_MESSAGES`, :data:`MAX_EVENTS`, :data:`MAX_TIMELINE_SAMPLES`)."""
+    problems = []
+    horizon = s.duration + s.drain
+    messages = expected_messages(s)
+    if not messages <= MAX_MESSAGES:
+        problems.append(
+            Problem(
+                "workload.rate",
+                f"about {messages:.3g} messages per replication (workload.producers = "
+                f"{s.workload.producers} x workload.rate = {s.workload.rate:g}/s x duration = "
+                f"{s.duration:g} s, workload.spikes included); at most {MAX_MESSAGES:.0e} are "
+                "simulated: lower the rate, the producers, the spikes or the duration",
+            )
+        )
+    events = timer_events(s)
     total = sum(n for n, _, _ in events)
     if not total <= MAX_EVENTS:
         _, path, what = max(events)

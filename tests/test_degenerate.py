@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sim import simulate, validate
+from sim import Simulation, simulate, validate
 from sim.cli import app
 from sim.clock import Runaway
+from sim.scenario import event_budget
 from tests.conftest import check_invariants, const, merge
 
 SEMANTICS = ["at-most-once", "at-least-once", "exactly-once"]
@@ -440,3 +441,64 @@ def test_a_long_publish_outage_with_default_backoff_keeps_retrying() -> None:
     }
     row = rows(data)["consumer"]
     assert outcome(row) == expect(eligible=1, pending=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# A run that takes far more events than its messages explain
+
+
+def storm(max_events: int) -> dict[str, Any]:
+    """1,000 messages whose every delivery is lost and retried every millisecond for 100 s:
+    about 10^8 events, where 1,000 messages normally take about 10^4."""
+    return {
+        "name": "storm",
+        "duration": 10.0,
+        "drain": 100.0,
+        "max_events": max_events,
+        "workload": {"rate": 100.0, "arrival": "constant"},
+        "delivery": {"ack_timeout": 0.001},
+        "network": {"deliver": {"loss": 1.0}},
+    }
+
+
+def test_the_automatic_event_budget() -> None:
+    s = validate(storm(0))
+    assert event_budget(s) == 1000 * 1000 + 10**7  # 1,000 expected messages, no timers
+    assert event_budget(validate(storm(123))) == 123
+
+
+def test_a_storm_is_stopped_at_max_events_with_how_to_raise_it() -> None:
+    with pytest.raises(Runaway) as stopped:
+        simulate(validate(storm(50_000)), 1)
+    message = str(stopped.value)
+    assert "max_events = 50,000" in message  # which limit
+    assert "--set max_events=N" in message  # and how to raise it
+    taken = int(message.split("it had taken ")[1].split(" ")[0].replace(",", ""))
+    assert 50_000 <= taken < 50_000 + 4096  # checked every chunk of 4,096 events
+
+
+def test_a_run_within_its_budget_is_not_stopped() -> None:
+    """The budget counts events exactly: a run of E events passes with max_events = E."""
+    data = {**storm(0), "drain": 1.0}
+    simulation = Simulation(validate(data), 1)
+    simulation.run()
+    events = simulation.clock.processed
+    assert events > 3 * 4096  # several chunks
+    row = simulate(validate({**data, "max_events": events}), 1).rows[0]
+    check_invariants(row)
+    assert row["pending"] == 1000  # every delivery lost: all still on their way
+
+
+def test_the_cli_reports_a_storm_clearly(tmp_path) -> None:
+    import tomli_w
+
+    path = tmp_path / "storm.toml"
+    path.write_text(tomli_w.dumps({**storm(50_000), "replications": 1}), encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["run", str(path), "--out", str(tmp_path / "out"), "--jobs", "1", "--quiet"]
+    )
+    assert result.exit_code == 1
+    assert f"{path}: the run was stopped at" in result.stderr
+    assert "--set max_events=N" in result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out" / "runs.csv").exists()
