@@ -742,7 +742,8 @@ def set_path(raw: dict[str, Any], path: str, value: Any) -> None:
         last = i == len(parts) - 1
         if isinstance(node, list | tuple):
             if isinstance(part, str):
-                names = [item.get("name") for item in node if isinstance(item, dict)]
+                unnamed = ConsumerGroup().name if parts[i - 1 : i] == ["consumers"] else None
+                names = [item.get("name", unnamed) for item in node if isinstance(item, dict)]
                 if part not in names:
                     known = ", ".join(repr(n) for n in names if n is not None) or "none"
                     raise KeyError(f"no entry named {part!r} (expected one of: {known})")

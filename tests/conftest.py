@@ -1,14 +1,24 @@
-"""Shared helpers: tiny scenarios built from a dict of overrides."""
+"""Shared helpers: tiny scenarios built from a dict of overrides; the hypothesis profile."""
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from sim import Scenario, simulate, validate
+
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("search", derandomize=False)
+settings.load_profile(os.environ.get("DSIM_HYPOTHESIS", "repeatable"))
+"""The property and fuzz tests draw the same examples on every run, so that CI passes or fails
+on the code alone; ``DSIM_HYPOTHESIS=search`` draws new ones on each run (with
+``DSIM_EXAMPLES`` for more of them), which is how the found inputs of tests/test_fuzz.py
+were found."""
 
 CONST = {"dist": "constant"}
 

@@ -111,11 +111,12 @@ def shown(key: str) -> str:
     return key if key and key.isprintable() else f'"{escaped(key)}"'
 
 
-REFERENCES = {"faults", "consumers"}
+REFERENCES = {"faults", "consumers", "sweep"}
 REFERENCED = {"consumers", "workload", "architecture", "faults"}
-"""Tables whose keys others refer to: a fault names a consumer group or a producer, and an
-architecture comparison makes the consumer groups. A change to one can be refused where
-the reference is (``faults[0].target: no such target ...``)."""
+"""Tables whose keys others refer to: a fault names a consumer group or a producer, a sweep
+key can name a consumer group, and an architecture comparison makes the consumer groups. A
+change to one can be refused where the reference is (``faults[0].target: no such target
+...``, ``sweep."failure_rate"[0]: consumers.billing...: no entry named 'billing'``)."""
 
 
 def check_refusal(result, touched: list[str]) -> None:
@@ -244,6 +245,11 @@ FOUND = {
     "array-for-a-table": ('name = "x"\nworkload = [1, 2]\n', "workload", "expected a table"),
     "table-for-an-array": ('name = "x"\n[consumers]\nname = "a"\n', "consumers", "an array"),
     "date-for-a-number": ('name = "x"\nduration = 1979-05-27\n', "duration", "a number"),
+    "a-sweep-naming-a-group-that-lost-its-name": (
+        'name = "x"\nconsumers = [{}]\n[sweep]\n"consumers.billing.instances" = [1, 2]\n',
+        'sweep."consumers.billing.instances"[0]',
+        "no entry named 'billing' (expected one of: 'consumer')",
+    ),
 }
 
 
@@ -332,7 +338,8 @@ def test_a_sweep_whose_points_are_fine_alone_is_not_refused_for_its_base(tmp_pat
 
 def test_the_limits_are_the_documented_ones() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
-    line = next(x for x in readme.splitlines() if x.startswith("Limits:"))
+    paragraph = next(x for x in readme.split("\n\n") if x.startswith("Limits:"))
+    line = " ".join(paragraph.split())
     for text in ("10^8 expected messages", "10^8 timer events", "10^6 timeline samples"):
         assert text in line
     assert (MAX_MESSAGES, MAX_EVENTS, MAX_TIMELINE_SAMPLES) == (10**8, 10**8, 10**6)
