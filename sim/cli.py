@@ -69,6 +69,7 @@ app = typer.Typer(
     cls=_Group,
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,  # help texts say "[default: ...]": not markup
     help="delivery-sim: message delivery semantics under failure, simulated.",
 )
 out_console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)

@@ -514,3 +514,12 @@ def test_a_sweep_runs_every_point_on_the_same_replication_seeds(tmp_path):
     assert (runs["semantics"] == runs["delivery.semantics"]).all()
     summary = pd.read_csv(out / "summary.csv")
     assert "network.publish_ack.loss" in summary.columns
+
+
+def test_help_shows_every_default_as_written() -> None:
+    """Help texts say ``[default: ...]`` in brackets, which rich markup would swallow."""
+    run_help = " ".join(plain(dsim("run", "--help").stdout).split())
+    assert "Processes to run on [default: all cores]" in run_help
+    assert "The consumer group the charts show [default: the first]" in run_help
+    explain_help = " ".join(plain(dsim("explain", "--help").stdout).split())
+    assert "Only this consumer group [default: all]" in explain_help
