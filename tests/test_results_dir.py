@@ -13,14 +13,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import sim.journal
 import sim.results
 from sim.cli import app, directory_name
 from sim.results import DamagedResults, is_result_directory, read_tables
-
-runner = CliRunner(env={"COLUMNS": "300"})
+from tests.test_cli import RESULT_FILES, dsim, runner
 
 SCENARIO = """
 name = "small"
@@ -43,21 +41,7 @@ target = "broker"
 at = 0.5
 duration = 0.1
 """
-RESULT_FILES = {
-    "runs.csv",
-    "summary.csv",
-    "faults.csv",
-    "latency.csv",
-    "timeline.csv",
-    "scenario.toml",
-    "meta.json",
-    "parts",
-}
 CSV_FILES = ["summary.csv", "runs.csv", "latency.csv", "timeline.csv", "faults.csv"]
-
-
-def dsim(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def no_traceback(result) -> None:
