@@ -557,14 +557,12 @@ def explain(
         if point:
             out_console.print(words.point_label(point), highlight=False, markup=False)
         out_console.print(words.story(rows, message), highlight=False, markup=False, soft_wrap=True)
+    elif diagram:
+        point, _ = _one_point(trace, f"{start:g}..{end:g} s")
     for kind, wanted in (("lost", lost), ("duplicated", duplicated)):
         if wanted:
             _representatives(trace, kind, directory)
     if diagram:
-        what = f"message {message}" if message is not None else f"{start:g}..{end:g} s"
-        point, _ = _one_point(
-            trace if message is None else trace[trace["message"] == message], what
-        )
         path = _sequence(directory, trace, point, chosen, message, start, end, fmt)
         out_console.print(f"  diagram: {path}", highlight=False, markup=False, soft_wrap=True)
 
