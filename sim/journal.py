@@ -38,6 +38,9 @@ class Journal:
     def __init__(self, directory: Path, study: str, resume: bool):
         self.parts = directory / "parts"
         marker = self.parts / "STUDY"
+        if self.parts.exists():
+            for orphan in self.parts.glob(".*.tmp"):
+                orphan.unlink()  # a temporary file of a process killed while writing it
         if resume and marker.exists():
             found = marker.read_text(encoding="utf-8").strip()
             if found != study:
@@ -47,7 +50,7 @@ class Journal:
                 )
         else:
             if self.parts.exists():
-                for old in self.parts.glob("*.json"):
+                for old in [*self.parts.glob("*.json"), *self.parts.glob("trace-*.parquet")]:
                     old.unlink()
             write_atomic(marker, study + "\n")
 

@@ -126,7 +126,8 @@ def test_a_killed_study_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: 
     kept = len(list(parts.glob("*.json")))
     assert 5 <= kept < 24, "the study should have been killed halfway"
     assert not (out / "runs.csv").exists()
-    assert not list(parts.glob(".*.tmp"))  # no half-written part
+    for part in parts.glob("*.json"):  # no half-written part (a .tmp file may be left over)
+        json.loads(part.read_text(encoding="utf-8"))
 
     finish = subprocess.run(
         [*command, "--resume"],
@@ -136,6 +137,7 @@ def test_a_killed_study_resumes_to_the_tables_of_an_uninterrupted_one(tmp_path: 
         check=False,
     )
     assert finish.returncode == 0, finish.stderr
+    assert not list(parts.glob(".*.tmp"))  # the leftovers of the killed process are gone
     meta = json.loads((out / "meta.json").read_text())
     assert meta["reused_runs"] == kept
     again = tmp_path / "again"
@@ -178,7 +180,7 @@ def test_ctrl_c_keeps_finished_runs_and_says_how_to_resume(tmp_path: Path) -> No
     started = time.monotonic()
     _, stderr = child.communicate(timeout=30)
     assert child.returncode == 130, stderr
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 1.0  # the "within a second" (0.3 to 0.5 s here)
     assert "--resume" in stderr and "Traceback" not in stderr
     assert len(list((out / "parts").glob("*.json"))) >= 3
 
