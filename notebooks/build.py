@@ -569,6 +569,96 @@ notebooks explore in detail.""",
     ),
 ]
 
+NOTEBOOKS["explain"] = [
+    (
+        "md",
+        """\
+# Why was this order charged twice? Explaining single messages
+
+Counting duplicates says how often; a trace says why. `scenarios/orders.toml` charges orders
+under at-least-once with lost publish acks, billing crashes after charging and a broker crash
+at 30 s. Traced (`trace=True`, or `dsim run --trace`), every event of every message of
+replication 0 is kept; `sim.explain` turns it into stories and counts by cause, and
+`plots.sequence_diagram` draws it.""",
+    ),
+    ("code", SETUP),
+    (
+        "code",
+        """\
+from sim import explain
+
+orders = sim.load_scenario("../scenarios/orders.toml", ["delivery.semantics=at-least-once"])
+run = sim.simulate(orders, seed=7, trace=True)
+trace = run.trace
+print(f"{len(trace):,} events for {run.rows[0]['produced']:,} orders")
+trace.head(8)""",
+    ),
+    (
+        "md",
+        """\
+## Every duplicate has one cause
+
+`representatives` counts the duplicate charges per cause and picks a message whose
+duplicates all have that cause: its story is the typical one. The counts are the
+`dup_<cause>` columns of `runs.csv`.""",
+    ),
+    (
+        "code",
+        """\
+billing = trace[trace["group"].isna() | (trace["group"] == "billing")]
+causes = explain.representatives(billing, "duplicated")
+causes""",
+    ),
+    (
+        "code",
+        """\
+for cause, example in zip(causes["cause"], causes["example"]):
+    print(f"{cause}:")
+    print(explain.story(billing, int(example)), end="\\n\\n")""",
+    ),
+    (
+        "md",
+        """\
+A lost publish ack makes the producer resend an order the broker had stored: the broker
+stores it again (at-least-once has no idempotency id) and billing charges both copies. A
+crash after charging, before the commit, makes billing read the order again after its
+restart. The sequence diagrams of the two examples (billing's part of them) show how.""",
+    ),
+    (
+        "code",
+        """\
+fig, ax = plt.subplots(figsize=(9, 6), layout="constrained")
+plots.sequence_diagram(billing, message=int(causes["example"].iloc[0]), ax=ax,
+                       title="A duplicate charge caused by a lost publish ack")
+plt.show()""",
+    ),
+    (
+        "code",
+        """\
+fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+plots.sequence_diagram(billing, message=int(causes["example"].iloc[1]), ax=ax,
+                       title="A duplicate charge caused by a crash after charging")
+plt.show()""",
+    ),
+    (
+        "md",
+        """\
+## What the broker crash did
+
+A time slice shows every message around the crash at 30 s: publishes pile up unanswered
+while the broker is down, and are resent after it restarts.""",
+    ),
+    (
+        "code",
+        """\
+faults = pd.DataFrame([vars(w) for w in run.windows])  # the run's fault windows, shaded
+fig, ax = plt.subplots(figsize=(9, 7), layout="constrained")
+plots.sequence_diagram(trace, start=29.95, end=30.1, ax=ax, faults=faults,
+                       title="Messages around the broker crash at 30 s")
+plt.show()""",
+    ),
+]
+
 
 def build(name: str) -> Path:
     cells = [

@@ -981,7 +981,10 @@ def sequence_diagram(
         ]
     lanes = _lanes(trace["component"])
     x = {name: i for i, name in enumerate(lanes)}
-    crashes = trace[(trace["event"] == "crash") & (trace["message"] < 0)]
+    if message is not None:  # the crashes that struck this message (a copy died, or was wiped)
+        crashes = events[events["event"].isin(["crash", "wiped"])]
+    else:  # every crash of a component in the slice
+        crashes = trace[(trace["event"] == "crash") & (trace["message"] < 0)]
     if not events.empty:
         lo, hi = events["time"].min(), events["time"].max()
         crashes = crashes[(crashes["time"] >= lo) & (crashes["time"] <= hi)]

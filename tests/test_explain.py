@@ -206,3 +206,66 @@ def test_tracing_changes_no_figure() -> None:
     plain, traced_run = sim.simulate(s, 5), sim.simulate(s, 5, trace=True)
     assert plain.rows == traced_run.rows
     assert plain.trace is None and len(traced_run.trace) > 10 * plain.rows[0]["produced"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sequence diagrams: one mark per event that deserves one
+
+
+def marks(ax, marker: str, colour: str | None = None) -> int:
+    """Points drawn with ``marker`` (and ``colour``) on the axes, legend excluded."""
+    from matplotlib.colors import to_hex
+
+    return sum(
+        len(line.get_xdata())
+        for line in ax.get_lines()
+        if line.get_marker() == marker and (colour is None or to_hex(line.get_color()) == colour)
+    )
+
+
+RED = "#d62728"
+
+
+def test_a_message_diagram_marks_its_own_events_only() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sim.plots import sequence_diagram
+
+    busy = scenario(**merge(BUSY, {"delivery": {"pattern": "pubsub"}}))
+    trace = sim.simulate(busy, 3, trace=True).trace
+    struck = trace[(trace["event"] == "crash") & (trace["message"] >= 0)]
+    lost = trace[trace["event"] == "lost"]
+    message = int(struck["message"].iloc[0])
+    mine = trace[trace["message"] == message]
+    fig, ax = plt.subplots()
+    sequence_diagram(trace, message=message, ax=ax)
+    crashes = mine["event"].isin(["crash", "wiped"]).sum()
+    assert crashes >= 1
+    assert marks(ax, "X") == crashes  # not every crash of the run: only the ones it suffered
+    applied = mine[mine["event"] == "applied"]
+    assert marks(ax, "o", "#000000") == (applied["detail"] == 1).sum()
+    assert marks(ax, "o", RED) == (applied["detail"] > 1).sum()
+    assert marks(ax, "x") <= (lost["message"] == message).sum()
+    plt.close(fig)
+
+
+def test_a_slice_diagram_marks_every_component_crash_in_it() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sim.plots import sequence_diagram
+
+    busy = scenario(**merge(BUSY, {"delivery": {"pattern": "pubsub"}}))
+    trace = sim.simulate(busy, 3, trace=True).trace
+    crashes = trace[(trace["event"] == "crash") & (trace["message"] < 0)]
+    start, end = float(crashes["time"].iloc[0]) - 0.05, float(crashes["time"].iloc[0]) + 0.3
+    fig, ax = plt.subplots()
+    sequence_diagram(trace, start=start, end=end, ax=ax)
+    inside = crashes[(crashes["time"] >= start) & (crashes["time"] <= end)]
+    assert marks(ax, "X") == len(inside) >= 1
+    plt.close(fig)
