@@ -478,7 +478,7 @@ def _damaged(directory: Path, exc: DamagedResults) -> typer.Exit:
         return _error(f"{directory}: not a readable dsim result directory: {exc.reason}", 2)
     return _error(
         f"{directory}: not a readable dsim result directory: {exc.path.name} is "
-        f"{'' if exc.reason.split(':')[0] == 'missing' else 'damaged: '}{exc.reason}",
+        f"{'' if exc.missing else 'damaged: '}{exc.reason}",
         2,
     )
 
@@ -676,7 +676,7 @@ def _faults_of(directory: Path, named: dict[str, Any]) -> pd.DataFrame | None:
     """The fault windows of replication 0 at ``point`` from ``faults.csv`` (None if unreadable:
     the diagram is drawn without them)."""
     try:
-        faults = read_tables(directory)["faults"]
+        faults = read_tables(directory, ("faults",))["faults"]
     except DamagedResults:
         return None
     faults = faults[faults["replication"] == 0]

@@ -161,11 +161,12 @@ def out_directory_problem(directory: Path, force: bool = False) -> str | None:
 
 
 class DamagedResults(ValueError):
-    """A result file that is missing, truncated or garbled: ``path`` names it."""
+    """A result file that is ``missing``, truncated or garbled: ``path`` names it."""
 
-    def __init__(self, path: Path, reason: str):
+    def __init__(self, path: Path, reason: str, missing: bool = False):
         self.path = path
         self.reason = reason
+        self.missing = missing
         super().__init__(f"{path}: {reason}")
 
 
@@ -183,8 +184,9 @@ _COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 columns (``scenario, semantics, pattern``) and the row key (``group`` or ``approach``)."""
 
 
-def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
-    """The tables the charts need, read back from a result directory.
+def read_tables(directory: Path, names: tuple[str, ...] = TABLES) -> dict[str, pd.DataFrame]:
+    """The tables the charts need (or the ``names`` of some), read back from a result
+    directory.
 
     Raises :class:`DamagedResults` naming the file when one is missing, empty, cut short
     (a header alone where rows are needed, a last line without its end), garbled (binary,
@@ -195,10 +197,10 @@ def read_tables(directory: Path) -> dict[str, pd.DataFrame]:
     if not directory.is_dir():
         raise DamagedResults(directory, "no such directory")
     tables: dict[str, pd.DataFrame] = {}
-    for name in TABLES:
-        path = directory / f"{name}.csv"
-        tables[name] = _read_table(path)
-    key = "approach" if "approach" in tables["summary"].columns else "group"
+    for name in names:
+        tables[name] = _read_table(directory / f"{name}.csv")
+    summary = tables.get("summary")
+    key = "approach" if summary is not None and "approach" in summary.columns else "group"
     for name, table in tables.items():
         if table.empty and len(table.columns) == 0:
             if name == "timeline" and key == "approach":
@@ -234,7 +236,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise DamagedResults(path, "missing") from None
+        raise DamagedResults(path, "missing", missing=True) from None
     except OSError as exc:
         raise DamagedResults(path, f"cannot read: {exc.strerror or exc}") from None
     if not data:
@@ -277,7 +279,7 @@ def read_trace(directory: Path) -> pd.DataFrame:
         raise DamagedResults(directory, "no such directory")
     if not path.exists():
         reason = "missing: the study was not traced; run it again with --trace"
-        raise DamagedResults(path, reason)
+        raise DamagedResults(path, reason, missing=True)
     try:
         trace = pd.read_parquet(path)
     except OSError as exc:
