@@ -26,11 +26,16 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from sim import explain as words
-from sim.clock import Runaway
-from sim.executors import ExecutorUnavailable, StudyOptionError
-from sim.journal import StudyMismatch
-from sim.results import (
+from sim.engine.clock import Runaway
+from sim.report import explain as words
+from sim.scenario.errors import Problem, ScenarioError, printable
+from sim.scenario.limits import MAX_DEPTH
+from sim.scenario.loading import load_scenario, read_toml
+from sim.scenario.loading import validate as validate_scenario
+from sim.scenario.paths import parse_value
+from sim.scenario.schema import Scenario
+from sim.study.executors import ExecutorUnavailable, StudyOptionError
+from sim.study.files import (
     DamagedResults,
     atomic_path,
     out_directory_problem,
@@ -38,19 +43,10 @@ from sim.results import (
     read_trace,
     write_results,
 )
-from sim.runner import Results, points_of
-from sim.runner import sweep as run_study
-from sim.scenario import (
-    MAX_DEPTH,
-    Problem,
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    parse_value,
-    printable,
-    read_toml,
-)
-from sim.scenario import validate as validate_scenario
+from sim.study.journal import StudyMismatch
+from sim.study.results import Results
+from sim.study.runner import points_of
+from sim.study.runner import sweep as run_study
 
 ARGV = "dsim.argv"
 """Where the command line as given is kept (``ctx.meta``), for ``meta.json``."""
@@ -436,7 +432,7 @@ def _draw(
         raise _error(
             f"no consumer group {group!r} in these results (groups: {', '.join(groups)})", 2
         )
-    from sim.plots import draw_all
+    from sim.report.plots import draw_all
 
     return draw_all(tables, directory / "charts", fmt, group)
 
@@ -645,7 +641,7 @@ def _sequence(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim import plots
+    from sim.report import plots
 
     rows = trace
     for column, value in point.items():

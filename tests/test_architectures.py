@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.architectures import Comparison
+from sim.engine.architectures import Comparison
 from tests.conftest import merge, scenario, within
 
 

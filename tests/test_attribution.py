@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.ledger import DUP_CAUSES
+from sim.registry.causes import DUP_CAUSES
 from tests.conftest import const, run_one, scenario
 
 BUSY = {

@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 import sim
 from sim.cli import app
-from sim.results import version
-from sim.scenario import load_scenario
+from sim.scenario.loading import load_scenario
+from sim.study.files import version
 
 runner = CliRunner(env={"COLUMNS": "300"})
 

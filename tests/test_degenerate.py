@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 
 from sim import Simulation, simulate, validate
 from sim.cli import app
-from sim.clock import Runaway
-from sim.scenario import event_budget
+from sim.engine.clock import Runaway
+from sim.scenario.limits import event_budget
 from tests.conftest import check_invariants, const, merge
 
 SEMANTICS = ["at-most-once", "at-least-once", "exactly-once"]

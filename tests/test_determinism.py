@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from sim import run, simulate
-from sim.streams import replication_seeds
+from sim.engine.streams import replication_seeds
 from tests.conftest import merge, scenario
 
 NOISY = {

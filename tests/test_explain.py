@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import sim
-from sim.explain import representatives, story
-from sim.ledger import DUP_CAUSES, LOSS_CAUSES
+from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
+from sim.report.explain import representatives, story
 from tests.conftest import const, merge, scenario
 
 TINY = {
@@ -232,7 +232,7 @@ def test_a_message_diagram_marks_its_own_events_only() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim.plots import sequence_diagram
+    from sim.report.plots import sequence_diagram
 
     busy = scenario(**merge(BUSY, {"delivery": {"pattern": "pubsub"}}))
     trace = sim.simulate(busy, 3, trace=True).trace
@@ -258,7 +258,7 @@ def test_a_slice_diagram_marks_every_component_crash_in_it() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sim.plots import sequence_diagram
+    from sim.report.plots import sequence_diagram
 
     busy = scenario(**merge(BUSY, {"delivery": {"pattern": "pubsub"}}))
     trace = sim.simulate(busy, 3, trace=True).trace

@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.explain import representatives, story
-from sim.ledger import DUP_CAUSES, LOSS_CAUSES
-from sim.results import TRACE
+from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
+from sim.report.explain import representatives, story
+from sim.study.files import TRACE
 from tests.test_cli import dsim, plain, run_ok, table, write
 
 TRACED = """

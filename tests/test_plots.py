@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from sim import plots
 from sim.cli import app, default_scenario
-from sim.results import read_tables
+from sim.study.files import read_tables
 
 CHARTS = [
     "loss_and_duplicates",

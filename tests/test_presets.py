@@ -8,7 +8,8 @@ import math
 import pytest
 
 import sim
-from sim.presets import NOTES, PRESETS, SOURCES
+from sim.scenario.presets import NOTES, PRESETS, SOURCES
+from sim.study.runner import points_of
 from tests.conftest import run_one, scenario, within
 
 
@@ -56,7 +57,7 @@ def test_what_the_scenario_sets_wins_over_the_preset() -> None:
 
 def test_a_preset_can_be_swept_and_each_point_gets_its_own_values() -> None:
     s = scenario(sweep={"delivery.preset": ["kafka", "sqs-fifo"]})
-    _, points = sim.runner.points_of(s)
+    _, points = points_of(s)
     kafka, sqs = (point for _, point in points)
     assert (kafka.delivery.pattern, kafka.delivery.dedup) == ("streaming", "sequence")
     assert (sqs.delivery.pattern, sqs.delivery.dedup, sqs.delivery.dedup_window) == (
@@ -166,7 +167,7 @@ def test_every_preset_runs_exactly_once_without_loss_or_duplicates(name: str) ->
 def test_the_readme_documents_every_preset_as_the_code_defines_it() -> None:
     from pathlib import Path
 
-    from sim.presets import describe
+    from sim.scenario.presets import describe
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     for line in describe().splitlines():

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import sim.journal
-import sim.results
+import sim.study.files
+import sim.study.journal
 from sim.cli import app, directory_name
-from sim.results import DamagedResults, is_result_directory, read_tables
+from sim.study.files import DamagedResults, is_result_directory, read_tables
 from tests.test_cli import RESULT_FILES, dsim, runner
 
 SCENARIO = """
@@ -195,7 +195,7 @@ def refuse_writes(*_: object, **__: object) -> None:
 def test_an_error_writing_the_result_files_is_reported(
     scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sim.results, "write_atomic", refuse_writes)
+    monkeypatch.setattr(sim.study.files, "write_atomic", refuse_writes)
     result = run(scenario, tmp_path / "out")
     no_traceback(result)
     assert result.exit_code == 2
@@ -206,7 +206,7 @@ def test_an_error_writing_the_result_files_is_reported(
 def test_an_error_writing_the_journal_is_reported(
     scenario: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sim.journal, "write_atomic", refuse_writes)
+    monkeypatch.setattr(sim.study.journal, "write_atomic", refuse_writes)
     result = run(scenario, tmp_path / "out")
     no_traceback(result)
     assert result.exit_code == 2

@@ -13,18 +13,10 @@ from typing import Any
 
 import pytest
 
-from sim.scenario import (
-    DISTRIBUTIONS,
-    LINKS,
-    Constant,
-    Exponential,
-    ScenarioError,
-    Uniform,
-    load_scenario,
-    parse_assignment,
-    set_path,
-    validate,
-)
+from sim.scenario.errors import ScenarioError
+from sim.scenario.loading import load_scenario, validate
+from sim.scenario.paths import parse_assignment, set_path
+from sim.scenario.schema import DISTRIBUTIONS, LINKS, Constant, Exponential, Uniform
 
 # The example of SPEC section 5, verbatim: the documented format must load as documented.
 SPEC_EXAMPLE = """
@@ -753,7 +745,7 @@ def test_every_swept_value_is_validated_up_front(tmp_path, sweep, path, message)
 
 
 def test_a_valid_sweep_loads_and_its_points_validate(tmp_path):
-    from sim.runner import points_of
+    from sim.study.runner import points_of
 
     text = 'name = "x"\n[sweep]\n"delivery.semantics" = ["at-most-once", "exactly-once"]\n'
     text += '"network.publish_ack.loss" = [0.0, 0.1, 0.2]\n'

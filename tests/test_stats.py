@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.stats import summarize, t_interval
+from sim.study.stats import summarize, t_interval
 
 
 def test_the_interval_is_the_student_t_interval() -> None:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import sim
 from sim.cli import app
-from sim.runner import AUTO_TARGETS
+from sim.study.runner import AUTO_TARGETS
 from tests.conftest import merge, scenario
 
 SMALL = {
@@ -93,7 +93,7 @@ def test_a_study_extends_with_resume_without_redoing_work(tmp_path: Path) -> Non
 
 def test_resume_refuses_the_runs_of_another_scenario(tmp_path: Path) -> None:
     sim.sweep(small(), SWEEP, replications=2, out=tmp_path)
-    with pytest.raises(sim.journal.StudyMismatch):
+    with pytest.raises(sim.study.journal.StudyMismatch):
         sim.sweep(small(workload={"rate": 60.0}), SWEEP, replications=2, out=tmp_path, resume=True)
 
 

@@ -14,19 +14,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.broker import Broker
-from sim.clock import Clock
-from sim.consumer import ConsumerInstance
-from sim.faults import FaultInjector, FaultWindow, partition_window
-from sim.ledger import DUP_CAUSES, LOSS_CAUSES, GroupRule, Ledger
-from sim.network import Link
-from sim.patterns import make_pattern
-from sim.producer import Producer
-from sim.scenario import Exponential, Scenario, event_budget
-from sim.semantics import SEMANTICS
-from sim.streams import exponential_unit, generator, sampler, uniform
-from sim.timeline import Timeline, quantile_function
-from sim.trace import DELIVERED, LOST, PENDING, Event, Tracer
+from sim.engine.broker import Broker
+from sim.engine.clock import Clock
+from sim.engine.consumer import ConsumerInstance
+from sim.engine.faults import FaultInjector, FaultWindow, partition_window
+from sim.engine.ledger import GroupRule, Ledger
+from sim.engine.network import Link
+from sim.engine.patterns import make_pattern
+from sim.engine.producer import Producer
+from sim.engine.semantics import SEMANTICS
+from sim.engine.streams import exponential_unit, generator, sampler, uniform
+from sim.engine.timeline import Timeline, quantile_function
+from sim.engine.trace import DELIVERED, LOST, PENDING, Event, Tracer
+from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
+from sim.scenario.limits import event_budget
+from sim.scenario.schema import Exponential, Scenario
 
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 

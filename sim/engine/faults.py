@@ -12,8 +12,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from sim.clock import Clock
-from sim.streams import Sampler
+from sim.engine.clock import Clock
+from sim.engine.streams import Sampler
 
 
 class Crashable:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sim.runner import Results
+    from sim.study.results import Results
 
 TRACE = "trace.parquet"
 """The trace of a study run with ``--trace``: every event of replication 0 of every point."""

@@ -12,16 +12,17 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sim.clock import Clock
-from sim.faults import Crashable
-from sim.ledger import Cause, Ledger
-from sim.scenario import ConsumerGroup
-from sim.semantics import Semantics
-from sim.streams import Sampler
-from sim.trace import Event, Recorder
+from sim.engine.clock import Clock
+from sim.engine.faults import Crashable
+from sim.engine.ledger import Ledger
+from sim.engine.semantics import Semantics
+from sim.engine.streams import Sampler
+from sim.engine.trace import Event, Recorder
+from sim.registry.causes import Cause
+from sim.scenario.schema import ConsumerGroup
 
 if TYPE_CHECKING:
-    from sim.patterns import Pattern
+    from sim.engine.patterns import Pattern
 
 Copy = tuple[int, Any]
 """(message, the pattern's token for acking it)"""

@@ -20,8 +20,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import PercentFormatter
 
-from sim.ledger import DUP_CAUSES, LOSS_CAUSES
-from sim.stats import t_interval
+from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
+from sim.study.stats import t_interval
 
 SEMANTICS = ["at-most-once", "at-least-once", "exactly-once"]
 PATTERNS = ["streaming", "pubsub"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sim.clock import Clock
-from sim.streams import Sampler
+from sim.engine.clock import Clock
+from sim.engine.streams import Sampler
 
 
 class Link:

@@ -28,22 +28,22 @@ from typing import Any
 
 import numpy as np
 
-from sim.clock import Clock
-from sim.faults import Crashable, FaultInjector
-from sim.model import Simulation
-from sim.producer import arrival_times
-from sim.scenario import (
+from sim.engine.clock import Clock
+from sim.engine.faults import Crashable, FaultInjector
+from sim.engine.producer import arrival_times
+from sim.engine.simulation import Simulation
+from sim.engine.streams import exponential_unit, generator, sampler, uniform
+from sim.engine.timeline import quantile_function
+from sim.scenario.limits import event_budget
+from sim.scenario.schema import (
     Constant,
     ConsumerGroup,
     Exponential,
     Scenario,
     Service,
     Workload,
-    event_budget,
     mean_of,
 )
-from sim.streams import exponential_unit, generator, sampler, uniform
-from sim.timeline import quantile_function
 
 ARCHITECTURE_FIGURES = [
     "requests",

@@ -17,18 +17,19 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from sim.broker import Answer
-from sim.clock import Clock
-from sim.faults import Crashable
-from sim.ledger import RESENT, RESTARTED, Cause, Ledger
-from sim.network import Link
-from sim.scenario import Delivery, Workload
-from sim.semantics import Semantics
-from sim.streams import Sampler
-from sim.trace import Event, Recorder, Wire
+from sim.engine.broker import Answer
+from sim.engine.clock import Clock
+from sim.engine.faults import Crashable
+from sim.engine.ledger import RESENT, RESTARTED, Ledger
+from sim.engine.network import Link
+from sim.engine.semantics import Semantics
+from sim.engine.streams import Sampler
+from sim.engine.trace import Event, Recorder, Wire
+from sim.registry.causes import Cause
+from sim.scenario.schema import Delivery, Workload
 
 if TYPE_CHECKING:
-    from sim.broker import Broker
+    from sim.engine.broker import Broker
 
 
 def rate_segments(workload: Workload, duration: float) -> list[tuple[float, float, float]]:

@@ -15,8 +15,8 @@ from enum import IntEnum
 import numpy as np
 import pandas as pd
 
-from sim.clock import Clock
-from sim.ledger import Cause, DupCause
+from sim.engine.clock import Clock
+from sim.registry.causes import Cause, DupCause
 
 
 class Event(IntEnum):

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from sim.ledger import Cause, DupCause
+from sim.registry.causes import Cause, DupCause
 
 DUPLICATE_WORDS = {
     DupCause.PUBLISH_ACK_LOST: "a lost publish ack (the producer resent a stored message)",

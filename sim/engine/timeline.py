@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from sim.model import Simulation
+    from sim.engine.simulation import Simulation
 
 SAMPLES = 200
 """Samples in a run when the scenario leaves ``timeline_step`` at 0."""
@@ -39,7 +39,9 @@ class Timeline:
         while True:
             yield sim.clock.timeout(self.step)
             self.samples["time"].append(sim.clock.now)
-            self.samples["broker_queue"].append(len(sim.broker.queue) + len(sim.broker.in_service))
+            self.samples["broker_queue"].append(
+                len(sim.broker.queue) + len(sim.broker.in_service)
+            )
             self.samples["backlog"].append(sim.pattern.unconsumed)
             for g, lags in enumerate(self.lags):
                 lags.append(sim.pattern.lag(g))

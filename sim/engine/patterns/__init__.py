@@ -24,16 +24,17 @@ from array import array
 from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sim.clock import Clock
-from sim.ledger import Cause, DupCause, Ledger
-from sim.network import Link
-from sim.scenario import ConsumerGroup, Scenario
-from sim.semantics import Semantics
-from sim.trace import Event, Recorder, Wire
+from sim.engine.clock import Clock
+from sim.engine.ledger import Ledger
+from sim.engine.network import Link
+from sim.engine.semantics import Semantics
+from sim.engine.trace import Event, Recorder, Wire
+from sim.registry.causes import Cause, DupCause
+from sim.scenario.schema import ConsumerGroup, Scenario
 
 if TYPE_CHECKING:
-    from sim.broker import Broker
-    from sim.consumer import ConsumerInstance
+    from sim.engine.broker import Broker
+    from sim.engine.consumer import ConsumerInstance
 
 
 class Pattern(Protocol):

@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from sim.results import atomic_path, write_atomic
-from sim.scenario import Scenario
+from sim.scenario.schema import Scenario
+from sim.study.files import atomic_path, write_atomic
 
 Part = dict[str, Any]
 """One replication: ``rows`` (figures per consumer group), ``windows`` (fault windows),

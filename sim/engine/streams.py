@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from sim.scenario import Constant, Distribution, Exponential, LogNormal, Normal, Uniform
+from sim.scenario.schema import Constant, Distribution, Exponential, LogNormal, Normal, Uniform
 
 CHUNK = 1024
 Sampler = Callable[[], float]

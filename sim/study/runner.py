@@ -15,81 +15,28 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from sim.architectures import ARCHITECTURE_FIGURES, compare
-from sim.executors import StudyOptionError, make_executor
-from sim.journal import Journal, Part, fingerprint
-from sim.model import FIGURES, simulate
-from sim.scenario import Scenario, ScenarioError
-from sim.stats import summarize, t_interval
-from sim.streams import replication_seeds
-from sim.timeline import QUANTILES
+from sim.engine.architectures import ARCHITECTURE_FIGURES, compare
+from sim.engine.simulation import FIGURES, simulate
+from sim.engine.streams import replication_seeds
+from sim.engine.timeline import QUANTILES
+from sim.scenario.errors import ScenarioError
+from sim.scenario.schema import Scenario
+from sim.study.executors import StudyOptionError, make_executor
+from sim.study.journal import Journal, Part, fingerprint
+from sim.study.results import KEYS, Results
+from sim.study.stats import summarize, t_interval
 
-KEYS = ["scenario", "semantics", "pattern"]
-"""Columns that say which system a row describes (sweep keys follow them)."""
 FAULT_COLUMNS = ["target", "kind", "start", "end", "origin"]
 AUTO_TARGETS = ("loss_rate", "dup_rate", "latency_mean")
 """Figures whose precision ``replications = "auto"`` controls."""
 ARCHITECTURE_TARGETS = ("success_rate", "user_latency_mean", "inconsistent_rate")
 AUTO_START = 5
-
-
-@dataclass
-class Results:
-    """What a study produced: ``runs`` (one row per point, replication and consumer group),
-    ``summary`` (mean and 95% interval per figure) and the recorded fault windows."""
-
-    scenario: Scenario
-    runs: pd.DataFrame
-    summary: pd.DataFrame
-    faults: pd.DataFrame
-    seeds: list[int]
-    sweep: dict[str, list[Any]] = field(default_factory=dict)
-    wall_time: float = 0.0
-    executor: str = "serial"
-    reused: int = 0
-    """Runs taken from an earlier, interrupted study (``resume``) instead of simulated."""
-    latency: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """Latency distributions: per point, group and kind (``end_to_end``, ``publish``), the
-    seconds at each quantile, averaged over replications."""
-    timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """Replication 0 of every point over time: rates, queue, backlog, lag, cumulative
-    losses and duplicates (see :mod:`sim.timeline`)."""
-    trace: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """Every event of replication 0 of every point, when the study was traced."""
-    precise: bool | None = None
-    """Under ``replications = "auto"``: whether every target interval reached the precision
-    (False: the cap stopped it first). None otherwise."""
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The tables the charts are drawn from (also what the result files hold)."""
-        return {
-            "summary": self.summary,
-            "runs": self.runs,
-            "latency": self.latency,
-            "timeline": self.timeline,
-            "faults": self.faults,
-        }
-
-    key: str = "group"
-    """What a row describes besides its point: a consumer ``group``, or an ``approach`` of an
-    architecture comparison."""
-
-    @property
-    def simulations(self) -> int:
-        """Replications run, over every point."""
-        return len(self.runs.drop_duplicates(subset=[*KEYS, *self.sweep, "replication"]))
-
-    @property
-    def by(self) -> list[str]:
-        """The columns a summary row is keyed by."""
-        return [*KEYS, *self.sweep, self.key]
 
 
 Progress = Callable[[int, int], None]

@@ -11,19 +11,20 @@ from collections import deque
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
-from sim.clock import Clock
-from sim.faults import Crashable
-from sim.ledger import RESTARTED, Cause, DupCause, Ledger
-from sim.network import Link
-from sim.scenario import Broker as BrokerSettings
-from sim.scenario import Delivery
-from sim.semantics import Semantics
-from sim.streams import Sampler
-from sim.trace import Event, Recorder, Wire
+from sim.engine.clock import Clock
+from sim.engine.faults import Crashable
+from sim.engine.ledger import RESTARTED, Ledger
+from sim.engine.network import Link
+from sim.engine.semantics import Semantics
+from sim.engine.streams import Sampler
+from sim.engine.trace import Event, Recorder, Wire
+from sim.registry.causes import Cause, DupCause
+from sim.scenario.schema import Broker as BrokerSettings
+from sim.scenario.schema import Delivery
 
 if TYPE_CHECKING:
-    from sim.patterns import Pattern
-    from sim.producer import Producer
+    from sim.engine.patterns import Pattern
+    from sim.engine.producer import Producer
 
 Attempt = tuple[int, int, int, int]
 """A publish attempt on the wire: (producer index, message, attempt number, session)."""

@@ -1,0 +1,1 @@
+"""What a person reads: charts, sequence diagrams and the stories of messages."""

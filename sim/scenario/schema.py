@@ -1,0 +1,435 @@
+"""The scenario schema of SPEC section 5: every section, key, type, default and bound.
+
+The validated :class:`Scenario` is immutable and carries every default, so a resolved copy
+written next to the results reproduces the run on its own. Loading and the checks that need
+more than one key are in :mod:`sim.scenario.loading`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import tomli_w
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Value types
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+"""A finite, non-negative duration in simulated seconds."""
+OpenSeconds = Annotated[float, Field(ge=0.0)]
+"""A non-negative duration that may be ``inf`` (for example a retention that never expires)."""
+PositiveSeconds = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_negative_zero(cls, value: Any) -> Any:
+        """-0.0 is 0.0: it passes every ``>= 0`` check, but NumPy refuses it as a negative
+        scale (``lognormal(sigma=-0.0)``: "sigma < 0")."""
+        if isinstance(value, float) and value == 0.0:
+            return 0.0
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Distributions of durations (simulated seconds)
+
+
+class Constant(_Model):
+    dist: Literal["constant"] = "constant"
+    value: Seconds = 0.0
+
+
+class Exponential(_Model):
+    dist: Literal["exponential"] = "exponential"
+    mean: PositiveSeconds
+
+
+class Uniform(_Model):
+    dist: Literal["uniform"] = "uniform"
+    low: Seconds
+    high: Seconds
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.high < self.low:
+            raise ValueError(f"expected high >= low; got low={self.low}, high={self.high}")
+        return self
+
+
+class LogNormal(_Model):
+    dist: Literal["lognormal"] = "lognormal"
+    median: PositiveSeconds
+    sigma: Seconds
+
+    @model_validator(mode="after")
+    def _finite_mean(self) -> LogNormal:
+        if not math.isfinite(_lognormal_mean(self.median, self.sigma)):
+            raise ValueError(
+                "expected a lognormal whose mean, median * exp(sigma^2 / 2), is a finite "
+                f"number; got median={self.median}, sigma={self.sigma}"
+            )
+        return self
+
+
+def _lognormal_mean(median: float, sigma: float) -> float:
+    try:
+        return median * math.exp(sigma * sigma / 2)
+    except OverflowError:
+        return math.inf
+
+
+class Normal(_Model):
+    """A normal distribution truncated at 0 (negative draws are redrawn)."""
+
+    dist: Literal["normal"] = "normal"
+    mean: Seconds
+    sd: Seconds
+
+
+Distribution = Annotated[
+    Constant | Exponential | Uniform | LogNormal | Normal, Field(discriminator="dist")
+]
+DISTRIBUTIONS = ("constant", "exponential", "uniform", "lognormal", "normal")
+
+
+def mean_of(dist: Distribution) -> float:
+    """The mean of a duration distribution, in seconds (used by theory checks and summaries)."""
+    match dist:
+        case Constant(value=v):
+            return v
+        case Exponential(mean=m):
+            return m
+        case Uniform(low=lo, high=hi):
+            return (lo + hi) / 2
+        case LogNormal(median=med, sigma=s):
+            return _lognormal_mean(med, s)
+        case Normal(mean=mu, sd=sd):
+            if sd == 0:
+                return mu
+            z = mu / sd
+            pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+            cdf = 0.5 * (1 + math.erf(z / math.sqrt(2)))
+            return mu + sd * pdf / cdf
+    raise TypeError(f"not a distribution: {dist!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+
+
+class Spike(_Model):
+    at: Seconds
+    duration: Seconds
+    rate: Rate
+
+
+class Workload(_Model):
+    producers: Annotated[int, Field(ge=1, le=10_000)] = 1
+    arrival: Literal["poisson", "constant"] = "poisson"
+    rate: Rate = 100.0
+    """Messages per second per producer."""
+    spikes: list[Spike] = Field(default_factory=list)
+
+
+class Backoff(_Model):
+    kind: Literal["constant", "exponential"] = "exponential"
+    base: Seconds = 0.05
+    cap: OpenSeconds = 2.0
+    multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
+    """Exponential backoff grows by this factor per retry (Google's clients use 1.3)."""
+    jitter: bool = True
+
+
+PRESET_NAMES = ("kafka", "rabbitmq", "sqs-fifo", "nats-jetstream", "gcp-pubsub")
+
+
+class Delivery(_Model):
+    preset: Literal["kafka", "rabbitmq", "sqs-fifo", "nats-jetstream", "gcp-pubsub"] | None = None
+    """A real broker's documented defaults and mechanisms, under what the scenario sets."""
+    semantics: Literal["at-most-once", "at-least-once", "exactly-once"] = "at-least-once"
+    pattern: Literal["streaming", "pubsub"] = "streaming"
+    ack_timeout: PositiveSeconds = 0.2
+    ack_deadline: Annotated[float, Field(gt=0.0)] | None = None
+    """Pub/sub: how long the broker waits for a consumer's ack before redelivering (a
+    visibility timeout, an ack wait); unset, it is ``ack_timeout``."""
+    max_attempts: Annotated[int, Field(ge=0)] = 0
+    max_in_flight: Annotated[int, Field(ge=0)] = 0
+    """Unacked messages a producer may have on the wire at once; later ones wait in its
+    outbox (the wait counts in the publish latency). 0 means no limit."""
+    backoff: Backoff = Backoff()
+    dedup: Literal["id", "sequence"] = "id"
+    dedup_window: OpenSeconds = math.inf
+    atomic_dedup: bool = True
+    outbox: Literal["memory", "durable"] = "memory"
+    poll_interval: Seconds = 0.0
+    """Streaming only: 0 means long polls; otherwise an idle reader asks again after this."""
+    retry_new_id: bool = False
+    """Each publish attempt gets a new message id (Google Pub/Sub): neither the broker nor
+    the consumer's processed-id store can recognise a retried publish."""
+
+    @property
+    def redelivery_after(self) -> float:
+        return self.ack_deadline if self.ack_deadline is not None else self.ack_timeout
+
+
+class Broker(_Model):
+    servers: Annotated[int, Field(ge=1, le=10_000)] = 1
+    service_time: Distribution = Exponential(mean=0.001)
+    capacity: OpenSeconds = math.inf
+    """Stored, unconsumed messages (a count; ``inf`` for unbounded)."""
+    durability: Literal["durable", "memory"] = "durable"
+    flush_interval: Seconds = 0.0
+    retention: OpenSeconds = math.inf
+    prefetch: Annotated[int, Field(ge=1)] = 1
+    partitions: Annotated[int, Field(ge=0, le=10_000)] = 0
+    """Streaming only: log partitions; 0 means as many as the largest consumer group has
+    instances, so every instance owns at least one."""
+
+    @field_validator("capacity")
+    @classmethod
+    def _whole_capacity(cls, value: float) -> float:
+        if math.isfinite(value) and value != math.floor(value):
+            raise ValueError(f"expected a whole number of messages or inf; got {value}")
+        return value
+
+
+class LinkSettings(_Model):
+    latency: Distribution | None = None
+    loss: Probability | None = None
+    duplication: Probability | None = None
+
+
+LINKS = ("publish", "publish_ack", "deliver", "consume_ack")
+
+
+class ResolvedLink(_Model):
+    latency: Distribution
+    loss: Probability
+    duplication: Probability
+
+
+class Network(_Model):
+    latency: Distribution = Constant(value=0.002)
+    loss: Probability = 0.0
+    duplication: Probability = 0.0
+    publish: LinkSettings = LinkSettings()
+    publish_ack: LinkSettings = LinkSettings()
+    deliver: LinkSettings = LinkSettings()
+    consume_ack: LinkSettings = LinkSettings()
+
+    def link(self, name: str) -> ResolvedLink:
+        """The settings of one link: its own values where given, the network's otherwise."""
+        own: LinkSettings = getattr(self, name)
+        return ResolvedLink(
+            latency=own.latency if own.latency is not None else self.latency,
+            loss=own.loss if own.loss is not None else self.loss,
+            duplication=own.duplication if own.duplication is not None else self.duplication,
+        )
+
+
+NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
+
+
+class ConsumerGroup(_Model):
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)] = "consumer"
+    instances: Annotated[int, Field(ge=1, le=10_000)] = 1
+    service_time: Distribution = Exponential(mean=0.004)
+    join_at: OpenSeconds = 0.0
+    start: Literal["earliest", "latest"] = "earliest"
+    crash_before_process: Probability = 0.0
+    crash_after_process: Probability = 0.0
+    process_failure: Probability = 0.0
+    """Applying the effect fails with an error (not a crash): nothing is applied and the
+    instance processes the same copy again at once."""
+    restart_time: Distribution = Constant(value=1.0)
+    mtbf: Annotated[float, Field(gt=0.0)] = math.inf
+    """Mean time between random crashes of each instance (exponential); ``inf`` for none."""
+    mttr: PositiveSeconds = 1.0
+    """Mean time to repair after a random crash (exponential)."""
+    dedup_time: Seconds = 0.0
+    """Exactly-once only: seconds the processed-id lookup and write add to each processing
+    (the transaction that makes the effect idempotent is not free)."""
+
+
+class Fault(_Model):
+    target: str
+    kind: Literal["crash", "partition"] = "crash"
+    at: Seconds | None = None
+    duration: Seconds | None = None
+    mtbf: PositiveSeconds | None = None
+    mttr: PositiveSeconds | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Fault:
+        scheduled = self.at is not None or self.duration is not None
+        random = self.mtbf is not None or self.mttr is not None
+        if scheduled and random:
+            raise ValueError(
+                "expected either at/duration (scheduled) or mtbf/mttr (random), not both"
+            )
+        if scheduled and (self.at is None or self.duration is None):
+            raise ValueError("a scheduled fault needs both 'at' and 'duration'")
+        if random and (self.mtbf is None or self.mttr is None):
+            raise ValueError("a random fault needs both 'mtbf' and 'mttr'")
+        if not scheduled and not random:
+            raise ValueError("expected at/duration (scheduled) or mtbf/mttr (random)")
+        return self
+
+    @property
+    def scheduled(self) -> bool:
+        return self.at is not None
+
+
+class Service(_Model):
+    """One downstream service of an architecture comparison (SPEC section 3)."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+    latency: Distribution = Exponential(mean=0.05)
+    """How long the service takes to apply the change (and answer a call), seconds."""
+    failure: Probability = 0.0
+    """Probability that applying the change fails (an error answer, nothing changed)."""
+    critical: bool = True
+    instances: Annotated[int, Field(ge=0, le=10_000)] = 0
+    """Event-driven: the service's consumer instances; 0 means enough to keep it at most half
+    busy at the peak request rate (a called service serves its callers concurrently)."""
+
+
+APPROACHES = ("chain", "orchestration", "event-driven")
+
+
+class Architecture(_Model):
+    """How a change (a new subscription) reaches N services: SPEC section 3."""
+
+    services: Annotated[list[Service], Field(min_length=2)]
+    approaches: Annotated[
+        list[Literal["chain", "orchestration", "event-driven"]], Field(min_length=1)
+    ] = Field(default_factory=lambda: list(APPROACHES))
+    call_timeout: PositiveSeconds = 2.0
+    """Chain and orchestration: a caller gives up on a call after this (the service may still
+    apply the change); a service in an outage does not answer at all."""
+    compensate: bool = False
+    """Chain and orchestration: undo the changes of a failed request (one more call each)."""
+    require: Literal["all", "critical"] = "all"
+    """Orchestration: which failures deny the request; with ``critical``, failed non-critical
+    calls are repaired in the background."""
+    repair_interval: PositiveSeconds = 1.0
+    """Orchestration with ``require = "critical"``: seconds between retries of a failed call."""
+
+
+class Scenario(_Model):
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
+    """The data this scenario was validated from (overrides start from it)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str = ""
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    replications: Annotated[int, Field(ge=1, le=100_000)] = 5
+    duration: Seconds = 60.0
+    drain: Seconds = 30.0
+    timeline_step: Seconds = 0.0
+    """Seconds between the samples of the timeline the charts draw; 0: a 200th of the run."""
+    max_events: Annotated[int, Field(ge=0, lt=2**62)] = 0
+    """Simulated events one replication may take before it is stopped as a runaway; 0: 1,000
+    per expected message, 10 per expected timer event, plus 10^7 (see :func:`event_budget`)."""
+    workload: Workload = Workload()
+    delivery: Delivery = Delivery()
+    broker: Broker = Broker()
+    network: Network = Network()
+    consumers: Annotated[list[ConsumerGroup], Field(min_length=1)] = Field(
+        default_factory=lambda: [ConsumerGroup()]
+    )
+    faults: list[Fault] = Field(default_factory=list)
+    architecture: Architecture | None = None
+    """An architecture comparison instead of a delivery study; the event-driven approach
+    uses the broker model configured by the other sections, with one consumer group per
+    downstream service."""
+    sweep: dict[str, list[Any] | dict[str, list[Any]]] = Field(default_factory=dict)
+    """``"dotted.key" = [values]`` dimensions, or linked ones: ``[sweep.<name>]`` tables of
+    ``"dotted.key" = [values]`` that move in step, with an optional ``label = [...]``."""
+
+    def sweep_dimensions(self) -> list[tuple[str, list[tuple[Any, dict[str, Any]]]]]:
+        """Each sweep dimension as (column, [(column value, the keys it sets)])."""
+        dims = []
+        for name, entry in self.sweep.items():
+            if isinstance(entry, dict):
+                keys = [k for k in entry if k != "label"]
+                labels = entry.get("label") or entry[keys[0]]
+                options = [(labels[i], {k: entry[k][i] for k in keys}) for i in range(len(labels))]
+            else:
+                options = [(v, {name: v}) for v in entry]
+            dims.append((name, options))
+        return dims
+
+    @property
+    def partitions(self) -> int:
+        """Streaming log partitions in effect."""
+        return self.broker.partitions or max(c.instances for c in self.consumers)
+
+    def resolved(self) -> dict[str, Any]:
+        """Every key with its value in effect, defaults included, as plain TOML-ready data.
+
+        Each link's table is filled in with the values it runs with, so the resolved file
+        pins every link: a later ``--set network.loss=...`` on it changes no link.
+        """
+        data = self.model_dump(mode="python")
+        data["network"] = {
+            "latency": data["network"]["latency"],
+            "loss": self.network.loss,
+            "duplication": self.network.duplication,
+            **{name: self.network.link(name).model_dump() for name in LINKS},
+        }
+        if not data["sweep"]:
+            del data["sweep"]
+        if self.architecture is not None:
+            del data["consumers"]  # made from the services
+        return _plain(data)  # unset optional keys (no preset, no ack_deadline) are left out
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(_plain(self.resolved()))
+
+    def with_values(self, values: Mapping[str, Any], *, source: str = "<overrides>") -> Scenario:
+        """A copy with dotted keys set (``delivery.semantics``, ``consumers.billing.instances``).
+
+        The keys are set in the data the scenario was validated from, so that a preset the
+        scenario names fills in again whatever the new values leave unset.
+        """
+        from sim.scenario.loading import set_all, validate  # the loader validates the copy
+
+        raw = copy.deepcopy(self._raw) if self._raw is not None else self.model_dump()
+        set_all(raw, values.items(), source)
+        return validate(raw, source=source)
+
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> Scenario:
+        """A copy with top-level fields replaced, in the kept raw data as well."""
+        duplicate = super().model_copy(update=update, deep=deep)
+        if self._raw is not None:
+            duplicate._raw = {**copy.deepcopy(self._raw), **(update or {})}
+        return duplicate
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists and ``None`` removed, for the TOML writer."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

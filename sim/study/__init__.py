@@ -1,0 +1,1 @@
+"""Studies: replications of every point of a sweep, on any executor, in tidy tables and files."""
