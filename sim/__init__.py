@@ -21,7 +21,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sim.engine.simulation import FIGURES, RunResult, Simulation, simulate
+    from sim.engine.figures import FIGURES
+    from sim.engine.simulation import RunResult, Simulation, simulate
     from sim.registry.causes import Cause
     from sim.report import explain, plots
     from sim.scenario import Scenario, ScenarioError, load_scenario, validate
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from sim.study.runner import run, sweep
 
 _WHERE = {
-    "FIGURES": "sim.engine.simulation",
+    "FIGURES": "sim.engine.figures",
     "RunResult": "sim.engine.simulation",
     "Simulation": "sim.engine.simulation",
     "simulate": "sim.engine.simulation",

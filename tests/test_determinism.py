@@ -68,7 +68,7 @@ def test_semantics_compared_on_one_seed_see_the_same_arrivals_and_fault_windows(
         sem: simulate(noisy(delivery={"semantics": sem, "pattern": pattern}), 12)
         for sem in ("at-most-once", "at-least-once", "exactly-once")
     }
-    created = [r.messages["a"]["created"] for r in results.values()]
+    created = [r.facts.created for r in results.values()]
     windows = [r.windows for r in results.values()]
     assert {w.target for w in windows[0]} == {"broker", "link:deliver"}
     for other_created, other_windows in zip(created[1:], windows[1:], strict=True):
@@ -85,5 +85,8 @@ def test_adding_a_consumer_group_changes_nothing_for_the_others(pattern: str) ->
     second = {"name": "b", "crash_after_process": 0.1}
     together = simulate(noisy(consumers=[*NOISY["consumers"], second], **settings), 3)
     assert alone.rows[0] == together.rows[0] | {k: alone.rows[0][k] for k in ("wire_messages",)}
-    for key in ("created", "first_effect", "effects"):
-        np.testing.assert_array_equal(alone.messages["a"][key], together.messages["a"][key])
+    np.testing.assert_array_equal(alone.facts.created, together.facts.created)
+    for key in ("first_effect", "effects"):
+        np.testing.assert_array_equal(
+            getattr(alone.facts.groups[0], key), getattr(together.facts.groups[0], key)
+        )

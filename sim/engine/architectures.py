@@ -303,17 +303,19 @@ class Comparison:
         """Event-driven: read each request's fate from the broker model's ledger."""
         assert self.delivery is not None
         ledger = self.delivery.ledger
-        outcomes = [ledger.outcome(g) for g in range(len(self.services) - 1)]
+        outcomes = [
+            ledger.group_facts(g, c.name) for g, c in enumerate(self.delivery.scenario.consumers)
+        ]
         duplicates = 0
         for r, m in self._messages.items():
             pending = False
             last = start[r]
             for g, out in enumerate(outcomes, start=1):
-                if out["delivered"][m]:
+                if out.delivered[m]:
                     applied[r, g] = True
-                    last = max(last, out["first_effect"][m])
-                    duplicates += int(out["effects"][m]) - 1
-                elif out["pending"][m]:
+                    last = max(last, out.first_effect[m])
+                    duplicates += int(out.effects[m]) - 1
+                elif out.pending[m]:
                     pending = True
             if applied[r].all():
                 agreed[r] = last

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from sim.engine.figures import GroupFacts
 from sim.registry.causes import Cause, DupCause
 
 RESENT, RESTARTED = 1, 2
@@ -223,8 +223,8 @@ class Ledger:
 
     # --- the end -----------------------------------------------------------------------------
 
-    def outcome(self, g: int) -> dict[str, Any]:
-        """Per-message outcome arrays for group ``g`` (numpy, read-only views of the ledger)."""
+    def group_facts(self, g: int, name: str) -> GroupFacts:
+        """What happened to every message in group ``g`` (numpy views of the ledger)."""
         n = len(self.created)
         created = np.frombuffer(self.created, dtype=np.float64, count=n)
         stored = np.frombuffer(self.stored, dtype=np.int32, count=n)
@@ -235,24 +235,19 @@ class Ledger:
             eligible = np.ones(n, dtype=bool)
         else:
             eligible = stored_for | ((stored == 0) & (created >= rule.join_at))
-        effects = np.frombuffer(self.effects[g], dtype=np.int32, count=n)
         copies = np.frombuffer(self.copies[g], dtype=np.int32, count=n)
-        delivered = eligible & (effects > 0)
-        alive = (pre > 0) | (copies > 0)
-        pending = eligible & ~delivered & alive
-        lost = eligible & ~delivered & ~alive
         cause = np.where(
             stored_for,
             np.frombuffer(self.cause[g], dtype=np.int8, count=n),
             np.frombuffer(self.pre_cause, dtype=np.int8, count=n),
         )
-        return {
-            "created": created,
-            "eligible": eligible,
-            "delivered": delivered,
-            "pending": pending,
-            "lost": lost,
-            "cause": np.where(lost, cause, 0),
-            "effects": effects,
-            "first_effect": np.frombuffer(self.first_effect[g], dtype=np.float64, count=n),
-        }
+        facts = GroupFacts(
+            name=name,
+            eligible=eligible,
+            effects=np.frombuffer(self.effects[g], dtype=np.int32, count=n),
+            first_effect=np.frombuffer(self.first_effect[g], dtype=np.float64, count=n),
+            alive=(pre > 0) | (copies > 0),
+            dup_causes=self.dup_causes[g],
+        )
+        facts.cause = np.where(facts.lost, cause, 0)
+        return facts

@@ -18,6 +18,13 @@ from sim.engine.broker import Broker
 from sim.engine.clock import Clock
 from sim.engine.consumer import ConsumerInstance
 from sim.engine.faults import FaultInjector, FaultWindow, partition_window
+from sim.engine.figures import (
+    RunFacts,
+    check,
+    end_to_end_latencies,
+    figures,
+    publish_latencies,
+)
 from sim.engine.ledger import GroupRule, Ledger
 from sim.engine.network import Link
 from sim.engine.patterns import make_pattern
@@ -26,41 +33,8 @@ from sim.engine.semantics import SEMANTICS
 from sim.engine.streams import exponential_unit, generator, sampler, uniform
 from sim.engine.timeline import Timeline, quantile_function
 from sim.engine.trace import DELIVERED, LOST, PENDING, Event, Tracer
-from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
 from sim.scenario.limits import event_budget
 from sim.scenario.schema import Exponential, Scenario
-
-QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
-
-FIGURES = [
-    "produced",
-    "refused",
-    "eligible",
-    "delivered",
-    "pending",
-    "lost",
-    "duplicates",
-    "broker_duplicates",
-    "loss_rate",
-    "dup_rate",
-    "reordered",
-    "latency_mean",
-    *(f"latency_{q}" for q in QUANTILES),
-    "publish_latency_mean",
-    *(f"publish_latency_{q}" for q in QUANTILES),
-    "attempts",
-    "redeliveries",
-    "wire_messages",
-    "broker_deduplicated",
-    "consumer_deduplicated",
-    "publish_rejected",
-    "producer_crashes",
-    "broker_crashes",
-    "consumer_crashes",
-    *(c.column for c in LOSS_CAUSES),
-    *(c.column for c in DUP_CAUSES),
-]
-"""Every per-group figure of a run, in ``runs.csv`` column order (SPEC section 2 and extras)."""
 
 
 @dataclass
@@ -70,13 +44,15 @@ class RunResult:
 
     rows: list[dict[str, Any]]
     windows: list[FaultWindow]
-    messages: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    facts: RunFacts
+    """What happened to every message (the figures were computed from it)."""
     latency: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    """Per group, the end-to-end and publish latency quantile functions (timeline.QUANTILES)."""
+    """Per group, the end-to-end and publish latency quantile functions (at
+    :data:`sim.engine.timeline.CDF_LEVELS`)."""
     timeline: dict[str, list[Any]] | None = None
     """Columns of the timeline, when it was recorded."""
     trace: pd.DataFrame | None = None
-    """Every event of every message, when the run was traced (see :mod:`sim.trace`)."""
+    """Every event of every message, when the run was traced (see :mod:`sim.engine.trace`)."""
 
 
 class Simulation:
@@ -260,9 +236,7 @@ class Simulation:
             self._trace_outcomes(result)
             result.trace = self.tracer.frame()
         if recorder is not None:
-            result.timeline = recorder.table(
-                [result.messages[c.name] for c in self.scenario.consumers]
-            )
+            result.timeline = recorder.table(result.facts)
         return result
 
     # --- SPEC section 2 ----------------------------------------------------------------------
@@ -270,97 +244,57 @@ class Simulation:
     def _tally(self) -> RunResult:
         ledger = self.ledger
         n = len(ledger)
-        created = np.frombuffer(ledger.created, dtype=np.float64, count=n)
-        stored = np.frombuffer(ledger.stored, dtype=np.int32, count=n)
-        if self.semantics.producer_retries:
-            acked_at = np.frombuffer(ledger.acked_at, dtype=np.float64, count=n)
-            publish_latency = (acked_at - created)[~np.isnan(acked_at)]
-        else:
-            publish_latency = np.zeros(n)  # the application is told "success" at once
-        shared = {
-            "produced": n,
-            "refused": sum(p.refused for p in self.producers),
-            "broker_duplicates": int(np.maximum(stored - 1, 0).sum()),
-            "attempts": sum(p.attempts for p in self.producers),
-            "broker_deduplicated": self.broker.deduplicated,
-            "publish_rejected": self.broker.rejected + self.broker.out_of_order,
-            "producer_crashes": sum(p.crashes for p in self.producers),
-            "broker_crashes": self.broker.crashes,
-            **_describe("publish_latency", publish_latency),
-        }
-        rows, messages, latencies = [], {}, {}
-        publish_quantiles = quantile_function(publish_latency)
+        groups = []
         for g, c in enumerate(self.scenario.consumers):
-            out = ledger.outcome(g)
-            eligible = int(out["eligible"].sum())
-            lost = int(out["lost"].sum())
-            delivered = int(out["delivered"].sum())
-            effects = out["effects"]
-            duplicates = int(np.maximum(effects[out["eligible"]] - 1, 0).sum())
-            latency = (out["first_effect"] - out["created"])[out["delivered"]]
-            causes = np.bincount(out["cause"][out["lost"]], minlength=len(LOSS_CAUSES) + 1)
-            if causes[0]:
-                raise AssertionError(f"{causes[0]} losses in group {c.name!r} have no cause")
-            wire = (
-                self.publish.sent
+            facts = ledger.group_facts(g, c.name)
+            facts.counts = {
+                "reordered": ledger.reordered[g],
+                "redeliveries": self.pattern.redeliveries(g),
+                "wire_messages": self.publish.sent
                 + self.publish_ack.sent
                 + self.deliver[g].sent
-                + self.consume_ack[g].sent
-            )
-            row = {
-                **shared,
-                "eligible": eligible,
-                "delivered": delivered,
-                "pending": int(out["pending"].sum()),
-                "lost": lost,
-                "duplicates": duplicates,
-                "loss_rate": lost / eligible if eligible else 0.0,
-                "dup_rate": duplicates / eligible if eligible else 0.0,
-                "reordered": ledger.reordered[g],
-                **_describe("latency", latency),
-                "redeliveries": self.pattern.redeliveries(g),
-                "wire_messages": wire,
+                + self.consume_ack[g].sent,
                 "consumer_deduplicated": sum(i.deduplicated for i in self.instances[g]),
                 "consumer_crashes": sum(i.crashes for i in self.instances[g]),
-                **{cause.column: int(causes[cause]) for cause in LOSS_CAUSES},
-                **{cause.column: ledger.dup_causes[g][cause] for cause in DUP_CAUSES},
             }
-            if sum(ledger.dup_causes[g]) != duplicates:
-                raise AssertionError(f"duplicates without a cause in group {c.name!r}")
-            if row["eligible"] != row["delivered"] + row["lost"] + row["pending"]:
-                raise AssertionError(f"eligible != delivered + lost + pending in {c.name!r}")
-            rows.append({"group": c.name, **{k: row[k] for k in FIGURES}})
-            messages[c.name] = out
-            latencies[c.name] = {
-                "end_to_end": quantile_function(latency),
-                "publish": publish_quantiles,
+            groups.append(facts)
+        run = RunFacts(
+            created=np.frombuffer(ledger.created, dtype=np.float64, count=n),
+            stored=np.frombuffer(ledger.stored, dtype=np.int32, count=n),
+            acked_at=np.frombuffer(ledger.acked_at, dtype=np.float64, count=n)
+            if self.semantics.producer_retries
+            else None,
+            groups=groups,
+            counts={
+                "refused": sum(p.refused for p in self.producers),
+                "attempts": sum(p.attempts for p in self.producers),
+                "broker_deduplicated": self.broker.deduplicated,
+                "publish_rejected": self.broker.rejected + self.broker.out_of_order,
+                "producer_crashes": sum(p.crashes for p in self.producers),
+                "broker_crashes": self.broker.crashes,
+            },
+        )
+        rows = figures(run)
+        check(rows)
+        publish = quantile_function(publish_latencies(run))
+        latencies = {
+            g.name: {
+                "end_to_end": quantile_function(end_to_end_latencies(run, g)),
+                "publish": publish,
             }
-        return RunResult(rows, list(self.faults.windows), messages, latencies)
+            for g in groups
+        }
+        return RunResult(rows, list(self.faults.windows), run, latencies)
 
     def _trace_outcomes(self, result: RunResult) -> None:
         """One OUTCOME event per eligible message and group: delivered, pending or lost."""
         tracer = self.tracer
         assert tracer is not None
-        for g, c in enumerate(self.scenario.consumers):
-            out = result.messages[c.name]
-            for m in np.flatnonzero(out["eligible"]):
-                verdict = (
-                    DELIVERED if out["delivered"][m] else (PENDING if out["pending"][m] else LOST)
-                )
-                tracer.record(Event.OUTCOME, int(m), g, self._end_id, verdict, int(out["cause"][m]))
-
-
-def _describe(prefix: str, values: np.ndarray) -> dict[str, float]:
-    if len(values) == 0:
-        return {
-            f"{prefix}_mean": float("nan"),
-            **{f"{prefix}_{q}": float("nan") for q in QUANTILES},
-        }
-    qs = np.quantile(values, list(QUANTILES.values()))
-    return {
-        f"{prefix}_mean": float(values.mean()),
-        **{f"{prefix}_{q}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
-    }
+        for g, out in enumerate(result.facts.groups):
+            assert out.cause is not None
+            for m in np.flatnonzero(out.eligible):
+                verdict = DELIVERED if out.delivered[m] else (PENDING if out.pending[m] else LOST)
+                tracer.record(Event.OUTCOME, int(m), g, self._end_id, verdict, int(out.cause[m]))
 
 
 def simulate(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from sim.engine.figures import RunFacts
     from sim.engine.simulation import Simulation
 
 SAMPLES = 200
@@ -39,14 +40,12 @@ class Timeline:
         while True:
             yield sim.clock.timeout(self.step)
             self.samples["time"].append(sim.clock.now)
-            self.samples["broker_queue"].append(
-                len(sim.broker.queue) + len(sim.broker.in_service)
-            )
+            self.samples["broker_queue"].append(len(sim.broker.queue) + len(sim.broker.in_service))
             self.samples["backlog"].append(sim.pattern.unconsumed)
             for g, lags in enumerate(self.lags):
                 lags.append(sim.pattern.lag(g))
 
-    def table(self, outcomes: list[dict[str, np.ndarray]]) -> dict[str, list[Any]]:
+    def table(self, run: RunFacts) -> dict[str, list[Any]]:
         """Columns: group, time, the samples, and per step rates and cumulative counts."""
         times = np.asarray(self.samples["time"])
         edges = np.concatenate([[0.0], times])
@@ -65,13 +64,13 @@ class Timeline:
                 "duplicates_cumulative",
             )
         }
-        for g, (c, out) in enumerate(zip(self.sim.scenario.consumers, outcomes, strict=True)):
-            created = out["created"]
-            produced = _count(created, edges) / self.step
-            delivered = _count(out["first_effect"][out["delivered"]], edges) / self.step
-            lost = np.cumsum(_count(created[out["lost"]], edges))
+        created = run.created
+        produced = _count(created, edges) / self.step
+        for g, out in enumerate(run.groups):
+            delivered = _count(out.first_effect[out.delivered], edges) / self.step
+            lost = np.cumsum(_count(created[out.lost], edges))
             duplicates = np.cumsum(_count(np.frombuffer(ledger.duplicated_at[g]), edges))
-            columns["group"] += [c.name] * len(times)
+            columns["group"] += [out.name] * len(times)
             columns["time"] += times.tolist()
             columns["produced_per_s"] += produced.tolist()
             columns["delivered_per_s"] += delivered.tolist()
@@ -89,13 +88,13 @@ def _count(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.histogram(values, bins=edges)[0].astype(float)
 
 
-QUANTILES = np.concatenate([np.linspace(0.0, 0.99, 100), np.linspace(0.991, 1.0, 10)])
+CDF_LEVELS = np.concatenate([np.linspace(0.0, 0.99, 100), np.linspace(0.991, 1.0, 10)])
 """Where latency distributions are sampled: every percent, then every permille of the tail."""
 
 
 def quantile_function(values: np.ndarray) -> list[float]:
-    """The latency distribution of one run as its quantiles at :data:`QUANTILES` (NaN when
+    """The latency distribution of one run as its quantiles at :data:`CDF_LEVELS` (NaN when
     there is nothing to describe); averaged over replications it draws a CDF."""
     if len(values) == 0:
-        return [math.nan] * len(QUANTILES)
-    return np.quantile(values, QUANTILES).tolist()
+        return [math.nan] * len(CDF_LEVELS)
+    return np.quantile(values, CDF_LEVELS).tolist()

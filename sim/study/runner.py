@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from sim.engine.architectures import ARCHITECTURE_FIGURES, compare
-from sim.engine.simulation import FIGURES, simulate
+from sim.engine.figures import FIGURES
+from sim.engine.simulation import simulate
 from sim.engine.streams import replication_seeds
-from sim.engine.timeline import QUANTILES
+from sim.engine.timeline import CDF_LEVELS
 from sim.scenario.errors import ScenarioError
 from sim.scenario.schema import Scenario
 from sim.study.executors import StudyOptionError, make_executor
@@ -362,7 +363,7 @@ def _latency_table(
             )
             frames.append(
                 pd.DataFrame(
-                    {**ident, key: group, "kind": kind, "quantile": QUANTILES, "seconds": mean}
+                    {**ident, key: group, "kind": kind, "quantile": CDF_LEVELS, "seconds": mean}
                 )
             )
     return pd.concat(frames, ignore_index=True)

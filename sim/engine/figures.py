@@ -1,0 +1,204 @@
+"""The figures of SPEC section 2, from what happened to each message: one definition of each.
+
+Whoever watched a run (the simulator's ledger, or the harness of ``dsim calibrate`` watching a
+real broker) describes it in the same per-message arrays, :class:`RunFacts` and one
+:class:`GroupFacts` per consumer group; :func:`figures` turns them into one row per group.
+A figure therefore cannot mean one thing for a simulated run and another for a real one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
+
+PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
+"""The latency percentiles every run reports (``latency_p50`` ...)."""
+
+SHARED_COUNTS = (
+    "refused",
+    "attempts",
+    "broker_deduplicated",
+    "publish_rejected",
+    "producer_crashes",
+    "broker_crashes",
+)
+"""Counts of the whole run (the same in every group's row)."""
+GROUP_COUNTS = (
+    "reordered",
+    "redeliveries",
+    "wire_messages",
+    "consumer_deduplicated",
+    "consumer_crashes",
+)
+"""Counts of one consumer group."""
+
+FIGURES = [
+    "produced",
+    "refused",
+    "eligible",
+    "delivered",
+    "pending",
+    "lost",
+    "duplicates",
+    "broker_duplicates",
+    "loss_rate",
+    "dup_rate",
+    "broker_dup_rate",
+    "reordered",
+    "latency_mean",
+    *(f"latency_{q}" for q in PERCENTILES),
+    "publish_latency_mean",
+    *(f"publish_latency_{q}" for q in PERCENTILES),
+    "attempts",
+    "redeliveries",
+    "wire_messages",
+    "broker_deduplicated",
+    "consumer_deduplicated",
+    "publish_rejected",
+    "producer_crashes",
+    "broker_crashes",
+    "consumer_crashes",
+    *(c.column for c in LOSS_CAUSES),
+    *(c.column for c in DUP_CAUSES),
+]
+"""Every per-group figure of a run, in ``runs.csv`` column order (SPEC section 2 and extras)."""
+
+
+@dataclass
+class GroupFacts:
+    """What happened to every message in one consumer group (arrays indexed by message)."""
+
+    name: str
+    eligible: np.ndarray
+    """The group should apply the message (the pattern and ``join_at`` decide)."""
+    effects: np.ndarray
+    """How many times the group's effect store applied the message."""
+    first_effect: np.ndarray
+    """When it was first applied (NaN: never)."""
+    alive: np.ndarray
+    """A copy of it still exists at the end (in a retry loop, the broker or a consumer)."""
+    cause: np.ndarray | None = None
+    """The :class:`~sim.registry.causes.Cause` of each loss; None where nobody can know it
+    (a real broker's run), which leaves the ``lost_<cause>`` figures undefined."""
+    dup_causes: Sequence[int] | None = None
+    """Duplicates per :class:`~sim.registry.causes.DupCause` (indexed by its value)."""
+    counts: Mapping[str, float] = field(default_factory=dict)
+    """The :data:`GROUP_COUNTS` (a missing one is undefined: NaN)."""
+
+    @cached_property
+    def delivered(self) -> np.ndarray:
+        return self.eligible & (self.effects > 0)
+
+    @cached_property
+    def pending(self) -> np.ndarray:
+        return self.eligible & ~self.delivered & self.alive
+
+    @cached_property
+    def lost(self) -> np.ndarray:
+        return self.eligible & ~self.delivered & ~self.alive
+
+
+@dataclass
+class RunFacts:
+    """What happened to every message of one run, before and at the broker."""
+
+    created: np.ndarray
+    """When the application handed each produced message over (seconds from the start)."""
+    stored: np.ndarray
+    """Copies of each message the broker stored."""
+    acked_at: np.ndarray | None
+    """When the producer saw the broker's ack (NaN: never); None when the application is told
+    "success" at once (at-most-once), which makes every publish latency 0."""
+    groups: list[GroupFacts]
+    counts: Mapping[str, float] = field(default_factory=dict)
+    """The :data:`SHARED_COUNTS` (a missing one is undefined: NaN)."""
+
+
+def describe(prefix: str, values: np.ndarray) -> dict[str, float]:
+    """``<prefix>_mean`` and ``<prefix>_<percentile>`` of ``values`` (NaN when empty)."""
+    if len(values) == 0:
+        return {f"{prefix}_mean": math.nan, **{f"{prefix}_{q}": math.nan for q in PERCENTILES}}
+    qs = np.quantile(values, list(PERCENTILES.values()))
+    return {
+        f"{prefix}_mean": float(values.mean()),
+        **{f"{prefix}_{q}": float(v) for q, v in zip(PERCENTILES, qs, strict=True)},
+    }
+
+
+def publish_latencies(run: RunFacts) -> np.ndarray:
+    """Seconds from creation to the producer's ack, of every acked message."""
+    if run.acked_at is None:
+        return np.zeros(len(run.created))  # the application is told "success" at once
+    return (run.acked_at - run.created)[~np.isnan(run.acked_at)]
+
+
+def end_to_end_latencies(run: RunFacts, group: GroupFacts) -> np.ndarray:
+    """Seconds from creation to the first effect, of every delivered message."""
+    return (group.first_effect - run.created)[group.delivered]
+
+
+def figures(run: RunFacts) -> list[dict[str, Any]]:
+    """One row of :data:`FIGURES` per consumer group, each with its ``group`` name first."""
+    produced = len(run.created)
+    broker_duplicates = int(np.maximum(run.stored - 1, 0).sum())
+    shared: dict[str, Any] = {
+        "produced": produced,
+        "broker_duplicates": broker_duplicates,
+        "broker_dup_rate": broker_duplicates / produced if produced else 0.0,
+        **{k: run.counts.get(k, math.nan) for k in SHARED_COUNTS},
+        **describe("publish_latency", publish_latencies(run)),
+    }
+    rows = []
+    for group in run.groups:
+        eligible = int(group.eligible.sum())
+        lost = int(group.lost.sum())
+        duplicates = int(np.maximum(group.effects[group.eligible] - 1, 0).sum())
+        row = {
+            **shared,
+            "eligible": eligible,
+            "delivered": int(group.delivered.sum()),
+            "pending": int(group.pending.sum()),
+            "lost": lost,
+            "duplicates": duplicates,
+            "loss_rate": lost / eligible if eligible else 0.0,
+            "dup_rate": duplicates / eligible if eligible else 0.0,
+            **describe("latency", end_to_end_latencies(run, group)),
+            **{k: group.counts.get(k, math.nan) for k in GROUP_COUNTS},
+            **_loss_causes(group),
+            **_dup_causes(group),
+        }
+        rows.append({"group": group.name, **{k: row[k] for k in FIGURES}})
+    return rows
+
+
+def _loss_causes(group: GroupFacts) -> dict[str, float]:
+    if group.cause is None:
+        return {c.column: math.nan for c in LOSS_CAUSES}
+    counts = np.bincount(group.cause[group.lost], minlength=len(LOSS_CAUSES) + 1)
+    return {c.column: int(counts[c]) for c in LOSS_CAUSES}
+
+
+def _dup_causes(group: GroupFacts) -> dict[str, float]:
+    if group.dup_causes is None:
+        return {c.column: math.nan for c in DUP_CAUSES}
+    return {c.column: group.dup_causes[c] for c in DUP_CAUSES}
+
+
+def check(rows: list[dict[str, Any]]) -> None:
+    """The invariants of SPEC section 2, for a run whose every loss and duplicate has a cause:
+    ``eligible = delivered + lost + pending`` and the causes add up. Raises AssertionError."""
+    for row in rows:
+        name = row["group"]
+        if row["eligible"] != row["delivered"] + row["lost"] + row["pending"]:
+            raise AssertionError(f"eligible != delivered + lost + pending in group {name!r}")
+        if sum(row[c.column] for c in LOSS_CAUSES) != row["lost"]:
+            raise AssertionError(f"losses without a cause in group {name!r}")
+        if sum(row[c.column] for c in DUP_CAUSES) != row["duplicates"]:
+            raise AssertionError(f"duplicates without a cause in group {name!r}")
