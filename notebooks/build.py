@@ -151,15 +151,18 @@ replication shows where the damage happens:""",
 columns = plots.sweep_columns(study.summary)
 timeline, _ = plots.at_point(study.timeline, columns)
 faults, _ = plots.at_point(study.faults, columns)
-fig, axes = plt.subplots(3, 3, figsize=(15, 8), sharex=True, sharey="row", layout="constrained")
-for j, semantics in enumerate(plots.SEMANTICS):
+present = [s for s, p in plots.systems_of(timeline) if p == "pubsub"]
+fig, axes = plt.subplots(3, len(present), figsize=(5 * len(present), 8), sharex=True,
+                         sharey="row", layout="constrained", squeeze=False)
+for j, semantics in enumerate(present):
     mine = timeline[(timeline.semantics == semantics) & (timeline.pattern == "pubsub")]
     windows = faults[(faults.semantics == semantics) & (faults.pattern == "pubsub")
                      & (faults.replication == 0)]
-    plots.throughput(mine, axes[0, j], faults=windows, legend=j == 2)
-    plots.backlog(mine, axes[1, j], faults=windows, legend=j == 2)
-    plots.damage(mine, axes[2, j], faults=windows, legend=j == 2)
-    axes[0, j].set_title(semantics, color=plots.COLOURS[semantics], pad=14)""",
+    last = j == len(present) - 1
+    plots.throughput(mine, axes[0, j], faults=windows, legend=last)
+    plots.backlog(mine, axes[1, j], faults=windows, legend=last)
+    plots.damage(mine, axes[2, j], faults=windows, legend=last)
+    axes[0, j].set_title(semantics, color=plots.semantics_colour(semantics), pad=14)""",
     ),
     (
         "md",

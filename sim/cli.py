@@ -432,7 +432,7 @@ def _draw(
         raise _error(
             f"no consumer group {group!r} in these results (groups: {', '.join(groups)})", 2
         )
-    from sim.report.plots import draw_all
+    from sim.report.charts import draw_all
 
     return draw_all(tables, directory / "charts", fmt, group)
 

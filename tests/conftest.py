@@ -11,6 +11,8 @@ import pytest
 from hypothesis import settings
 
 from sim import Scenario, simulate, validate
+from sim.registry.patterns import PATTERNS
+from sim.registry.semantics import SEMANTICS
 
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("search", derandomize=False)
@@ -68,6 +70,13 @@ def within(observed: float, expected: float, se: float, k: float = 4.0) -> None:
     )
 
 
-@pytest.fixture(params=["streaming", "pubsub"])
+ALL_SEMANTICS = list(SEMANTICS.names)
+"""Every semantics of the registry: tests about all of them read it, never a list of names."""
+RETRYING = [s.name for s in SEMANTICS if s.producer_retries]
+"""The semantics whose producer resends until the broker acks."""
+ALL_PATTERNS = list(PATTERNS.names)
+
+
+@pytest.fixture(params=ALL_PATTERNS)
 def pattern(request: pytest.FixtureRequest) -> str:
     return request.param

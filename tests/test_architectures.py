@@ -9,7 +9,8 @@ import pytest
 
 import sim
 from sim.engine.architectures import Comparison
-from tests.conftest import merge, scenario, within
+from sim.registry.approaches import APPROACHES
+from tests.conftest import ALL_PATTERNS, merge, scenario, within
 
 
 def exp(mean: float) -> dict:
@@ -142,7 +143,7 @@ def test_event_driven_user_latency_ignores_everything_downstream() -> None:
     assert b["figures"]["agree_time_p99"] > 10 * a["figures"]["agree_time_p99"]
 
 
-@pytest.mark.parametrize("pattern", ["streaming", "pubsub"])
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
 def test_event_driven_exactly_once_reaches_every_service_exactly_once(pattern: str) -> None:
     s = arch(
         services=services([0.02, 0.05, 0.05, 0.1], [0.0, 0.05, 0.1, 0.02]),
@@ -168,7 +169,7 @@ def test_the_approaches_share_requests_and_outages() -> None:
         services=services([0.02, 0.05]),
         extra={"faults": [{"target": "service:s1", "mtbf": 10.0, "mttr": 2.0}]},
     )
-    results = {a: run(s, a) for a in ("chain", "orchestration", "event-driven")}
+    results = {a: run(s, a) for a in APPROACHES.names}
     counts = {a: r["figures"]["requests"] for a, r in results.items()}
     assert len(set(counts.values())) == 1
     windows = [
@@ -218,4 +219,4 @@ def test_the_subscription_story_runs_and_draws(tmp_path) -> None:
     names = {p.name for p in (out / "charts").iterdir()}
     assert names == {"architectures.png", "latency.png", "sweep_recommendations_down_s.png"}
     runs = sim.run(sim.load_scenario(out / "scenario.toml"), jobs=1).runs
-    assert set(runs["approach"]) == {"chain", "orchestration", "event-driven"}
+    assert set(runs["approach"]) == set(APPROACHES.names)

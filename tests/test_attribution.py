@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from sim.registry.causes import DUP_CAUSES
-from tests.conftest import const, run_one, scenario
+from tests.conftest import ALL_PATTERNS, const, run_one, scenario
 
 BUSY = {
     "duration": 30.0,
@@ -37,7 +37,7 @@ def with_(**extra):
     return scenario(**merge(BUSY, extra))
 
 
-@pytest.mark.parametrize("pattern", ["streaming", "pubsub"])
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
 def test_lost_publish_acks(pattern: str) -> None:
     only(
         run_one(with_(delivery={"pattern": pattern}, network={"publish_ack": {"loss": 0.1}})),
@@ -104,7 +104,7 @@ def test_lost_consume_acks_in_pubsub() -> None:
     )
 
 
-@pytest.mark.parametrize("pattern", ["streaming", "pubsub"])
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
 def test_a_crash_after_processing(pattern: str) -> None:
     row = run_one(
         with_(

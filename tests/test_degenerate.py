@@ -23,13 +23,12 @@ from typer.testing import CliRunner
 from sim import Simulation, simulate, validate
 from sim.cli import app
 from sim.engine.clock import Runaway
+from sim.registry.semantics import SEMANTICS as REGISTRY
 from sim.scenario.limits import event_budget
-from tests.conftest import check_invariants, const, merge
+from tests.conftest import ALL_PATTERNS, ALL_SEMANTICS, RETRYING, check_invariants, const, merge
 
-SEMANTICS = ["at-most-once", "at-least-once", "exactly-once"]
-PATTERNS = ["streaming", "pubsub"]
-LINKS = ["publish", "publish_ack", "deliver", "consume_ack"]
-RETRYING = ["at-least-once", "exactly-once"]
+SEMANTICS = ALL_SEMANTICS
+PATTERNS = ALL_PATTERNS
 
 N = 10
 RATE = 10.0
@@ -129,7 +128,7 @@ def redeliveries(horizon: float = H) -> int:
 @pytest.mark.parametrize("semantics", SEMANTICS)
 def test_publish_loss_1(semantics: str, pattern: str) -> None:
     row = one(raw(semantics, pattern, network={"publish": {"loss": 1.0}}))
-    if semantics == "at-most-once":  # sent once, never arrives
+    if not REGISTRY[semantics].producer_retries:  # sent once, never arrives
         assert outcome(row) == expect(publish_lost=N)
         assert row["attempts"] == N
     else:  # retried until the end: the outbox still holds every message
@@ -151,15 +150,20 @@ def test_publish_loss_1_with_three_attempts_gives_up(semantics: str, pattern: st
 @pytest.mark.parametrize("semantics", SEMANTICS)
 def test_publish_ack_loss_1(semantics: str, pattern: str) -> None:
     row = one(raw(semantics, pattern, network={"publish_ack": {"loss": 1.0}}))
-    if semantics == "at-most-once":  # never waits for the ack
+    flags = REGISTRY[semantics]
+    if not flags.producer_retries:  # never waits for the ack
         assert outcome(row) == expect(delivered=N)
         assert row["attempts"] == N
         return
     attempts = unanswered_attempts()
     assert row["attempts"] == attempts == 177
-    if semantics == "at-least-once":  # every attempt is stored and applied
-        assert outcome(row) == expect(delivered=N, duplicates=attempts - N)
+    if not flags.idempotent_publish:  # every attempt is stored
         assert row["broker_duplicates"] == attempts - N
+        if flags.consumer_dedup:  # and the processed-id store skips every copy but one
+            assert outcome(row) == expect(delivered=N)
+            assert row["consumer_deduplicated"] == attempts - N
+        else:  # and applied
+            assert outcome(row) == expect(delivered=N, duplicates=attempts - N)
     else:  # the broker recognises every retry
         assert outcome(row) == expect(delivered=N)
         assert row["broker_deduplicated"] == attempts - N
@@ -171,11 +175,13 @@ def test_publish_ack_loss_1(semantics: str, pattern: str) -> None:
 def test_publish_ack_loss_1_with_three_attempts(semantics: str, pattern: str) -> None:
     data = raw(semantics, pattern, network={"publish_ack": {"loss": 1.0}})
     row = one(merge(data, {"delivery": {"max_attempts": 3}}))
-    if semantics == "at-least-once":
-        assert outcome(row) == expect(delivered=N, duplicates=2 * N)
-    else:
-        assert outcome(row) == expect(delivered=N)
+    flags = REGISTRY[semantics]
+    if flags.idempotent_publish:
         assert row["broker_deduplicated"] == 2 * N
+    else:
+        assert row["broker_duplicates"] == 2 * N
+    duplicates = 0 if flags.idempotent_publish or flags.consumer_dedup else 2 * N
+    assert outcome(row) == expect(delivered=N, duplicates=duplicates)
     assert row["attempts"] == 3 * N
 
 
@@ -187,7 +193,7 @@ def test_deliver_loss_1(semantics: str, pattern: str) -> None:
         # a lost fetch answer is fetched again from the same position: the log keeps it all
         assert outcome(row) == expect(pending=N)
         assert row["redeliveries"] > 0
-    elif semantics == "at-most-once":  # the broker forgets a copy once it is pushed
+    elif not REGISTRY[semantics].broker_redelivers:  # the broker forgets a pushed copy
         assert outcome(row) == expect(deliver_lost=N)
         assert row["redeliveries"] == 0
     else:  # pushed again every deadline, lost every time, kept by the broker
@@ -199,16 +205,17 @@ def test_deliver_loss_1(semantics: str, pattern: str) -> None:
 @pytest.mark.parametrize("semantics", SEMANTICS)
 def test_consume_ack_loss_1(semantics: str, pattern: str) -> None:
     row = one(raw(semantics, pattern, network={"consume_ack": {"loss": 1.0}}))
-    if pattern == "streaming" and semantics == "at-most-once":
+    flags = REGISTRY[semantics]
+    if pattern == "streaming" and flags.ack_before_process:
         # the commit is synchronous and comes before processing: never confirmed, nothing is
         # processed, and the log still holds every record
         assert outcome(row) == expect(pending=N)
-    elif pattern == "streaming" or semantics == "at-most-once":
+    elif pattern == "streaming" or not flags.broker_redelivers:
         # streaming: lost commits alone never replay anything; pub/sub at-most-once: the ack
         # only returns prefetch credit
         assert outcome(row) == expect(delivered=N)
         assert row["redeliveries"] == 0
-    elif semantics == "at-least-once":  # redelivered every deadline until the drain ends
+    elif not flags.consumer_dedup:  # redelivered every deadline until the drain ends
         assert outcome(row) == expect(delivered=N, duplicates=redeliveries())
         assert row["redeliveries"] == redeliveries() == 255
     else:  # the processed-id store recognises every redelivery
@@ -226,7 +233,7 @@ def test_consume_ack_loss_1_with_prefetch_1_blocks_behind_the_first_message(
     data = raw(semantics, "pubsub", network={"consume_ack": {"loss": 1.0}})
     row = one(merge(data, {"broker": {"prefetch": 1}}))
     again = math.floor((H - PATH) / T)
-    duplicates = again if semantics == "at-least-once" else 0
+    duplicates = 0 if REGISTRY[semantics].consumer_dedup else again
     assert outcome(row) == expect(delivered=1, pending=N - 1, duplicates=duplicates)
     assert row["redeliveries"] == again == 30
 
@@ -260,7 +267,7 @@ def test_nothing_at_all_ends_at_once() -> None:
 @pytest.mark.parametrize("semantics", SEMANTICS)
 def test_capacity_0(semantics: str, pattern: str) -> None:
     row = one(raw(semantics, pattern, broker={"capacity": 0}))
-    if semantics == "at-most-once":
+    if not REGISTRY[semantics].producer_retries:
         assert outcome(row) == expect(rejected=N)
         assert row["publish_rejected"] == row["attempts"] == N
     else:  # refused, retried after the backoff, refused again, until the end
@@ -319,7 +326,7 @@ def test_every_consumer_instance_down_for_the_whole_run(semantics: str, pattern:
 @pytest.mark.parametrize("semantics", SEMANTICS)
 def test_broker_down_for_the_whole_run(semantics: str, pattern: str) -> None:
     row = one(raw(semantics, pattern, faults=[{"target": "broker", "at": 0.0, "duration": 2 * H}]))
-    if semantics == "at-most-once":
+    if not REGISTRY[semantics].producer_retries:
         assert outcome(row) == expect(broker_crash=N)
     else:  # nothing is ever acked: retried until the end, as under publish loss 1.0
         assert outcome(row) == expect(pending=N)

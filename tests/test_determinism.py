@@ -9,7 +9,7 @@ import pytest
 
 from sim import run, simulate
 from sim.engine.streams import replication_seeds
-from tests.conftest import merge, scenario
+from tests.conftest import ALL_PATTERNS, ALL_SEMANTICS, merge, scenario
 
 NOISY = {
     "duration": 10.0,
@@ -60,13 +60,13 @@ def test_a_replication_keeps_its_seed_whatever_the_number_of_replications() -> N
     pd.testing.assert_frame_equal(few.runs, more.runs.iloc[: len(few.runs)])
 
 
-@pytest.mark.parametrize("pattern", ["streaming", "pubsub"])
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
 def test_semantics_compared_on_one_seed_see_the_same_arrivals_and_fault_windows(
     pattern: str,
 ) -> None:
     results = {
         sem: simulate(noisy(delivery={"semantics": sem, "pattern": pattern}), 12)
-        for sem in ("at-most-once", "at-least-once", "exactly-once")
+        for sem in ALL_SEMANTICS
     }
     created = [r.facts.created for r in results.values()]
     windows = [r.windows for r in results.values()]
@@ -76,7 +76,7 @@ def test_semantics_compared_on_one_seed_see_the_same_arrivals_and_fault_windows(
         assert other_windows == windows[0]
 
 
-@pytest.mark.parametrize("pattern", ["streaming", "pubsub"])
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
 def test_adding_a_consumer_group_changes_nothing_for_the_others(pattern: str) -> None:
     """Each random source has its own stream, keyed by name: a new group draws from new
     streams and leaves every draw of the existing group where it was."""

@@ -8,7 +8,7 @@ import pytest
 import sim
 from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
 from sim.report.explain import representatives, story
-from tests.conftest import const, merge, scenario
+from tests.conftest import ALL_PATTERNS, ALL_SEMANTICS, const, merge, scenario
 
 TINY = {
     "duration": 1.0,
@@ -138,8 +138,8 @@ BUSY = {
 }
 
 
-@pytest.mark.parametrize("semantics", ["at-most-once", "at-least-once", "exactly-once"])
-@pytest.mark.parametrize("pattern", ["streaming", "pubsub"])
+@pytest.mark.parametrize("semantics", ALL_SEMANTICS)
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
 def test_the_trace_reproduces_the_tallies(semantics: str, pattern: str) -> None:
     result = sim.simulate(
         scenario(**merge(BUSY, {"delivery": {"semantics": semantics, "pattern": pattern}})),

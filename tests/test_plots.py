@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 
 from sim import plots
 from sim.cli import app, default_scenario
+from sim.registry.patterns import PATTERNS
+from sim.registry.semantics import SEMANTICS
 from sim.study.files import read_tables
 
 CHARTS = [
@@ -107,11 +109,11 @@ def test_bars_carry_labels_intervals_and_one_colour_per_semantics(result: Path) 
     ax = plots.rate_bars(point, "loss_rate", Figure().subplots())
     assert ax.get_ylabel() == "lost (% of eligible messages)"
     bars = ax.patches
-    assert len(bars) == 6
+    assert len(bars) == len(SEMANTICS) * len(PATTERNS)  # the default compares every one
     assert {bar.get_facecolor()[:3] for bar in bars} == {
-        matplotlib.colors.to_rgb(c) for c in plots.COLOURS.values()
+        matplotlib.colors.to_rgb(s.style.colour) for s in SEMANTICS
     }
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["streaming", "pubsub"] * 3
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(PATTERNS.names) * len(SEMANTICS)
     assert len(ax.lines) + len(ax.collections) > 0  # the interval error bars
 
 
@@ -122,9 +124,10 @@ def test_sweep_curves_lines_bands_and_axes(result: Path) -> None:
     ax = plots.sweep_curve(sliced, "failure_rate", "dup_rate", Figure().subplots())
     assert ax.get_xlabel() == "failure_rate"
     assert ax.get_ylabel() == "duplicate applications (% of eligible)"
-    assert len(ax.lines) == 6  # a line per semantics and pattern
+    systems = len(SEMANTICS) * len(PATTERNS)
+    assert len(ax.lines) == systems  # a line per semantics and pattern
     styles = {(line.get_color(), line.get_linestyle()) for line in ax.lines}
-    assert len(styles) == 6
+    assert len(styles) == systems
 
 
 def test_latency_cdf_is_a_distribution_on_a_log_axis(result: Path) -> None:

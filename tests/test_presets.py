@@ -8,21 +8,21 @@ import math
 import pytest
 
 import sim
-from sim.scenario.presets import NOTES, PRESETS, SOURCES
+from sim.registry.presets import PRESETS
 from sim.study.runner import points_of
 from tests.conftest import run_one, scenario, within
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", PRESETS.names)
 def test_every_preset_fills_its_values_and_documents_them(name: str) -> None:
     s = scenario(delivery={"preset": name})
-    for section, values in PRESETS[name].items():
+    for section, values in PRESETS[name].values.items():
         settings = getattr(s, section)
         for key, value in values.items():
             actual = getattr(settings, key)
             expected = value if not isinstance(value, dict) else type(actual)(**value)
             assert actual == expected, (name, section, key)
-    assert SOURCES[name] and NOTES[name]
+    assert PRESETS[name].source and PRESETS[name].note and PRESETS[name].description
 
 
 def test_documented_values_a_reader_can_check() -> None:
@@ -143,7 +143,7 @@ def test_a_multiplier_shapes_the_exponential_backoff() -> None:
     assert [round(producer._backoff(k), 6) for k in (1, 2, 3)] == [0.1, 0.13, 0.169]
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("name", PRESETS.names)
 def test_every_preset_runs_exactly_once_without_loss_or_duplicates(name: str) -> None:
     """Real timeouts are long (30 s, 30 minutes), and under Kafka's sequence numbers one lost
     response holds back the whole window for a request timeout: the drain must outlast
@@ -160,7 +160,7 @@ def test_every_preset_runs_exactly_once_without_loss_or_duplicates(name: str) ->
         )
     )
     assert row["lost"] == 0 and row["pending"] == 0
-    if not PRESETS[name]["delivery"].get("retry_new_id"):
+    if not PRESETS[name].values["delivery"].get("retry_new_id"):
         assert row["duplicates"] == 0
 
 

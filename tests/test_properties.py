@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import simulate, validate
-from tests.conftest import check_invariants
+from sim.registry.semantics import SEMANTICS
+from tests.conftest import ALL_PATTERNS, ALL_SEMANTICS, check_invariants
 
 EXAMPLES = int(os.environ.get("DSIM_EXAMPLES", "120"))
 """Random scenarios per property; raise it (DSIM_EXAMPLES=3000) to search harder."""
@@ -122,8 +123,8 @@ def scenarios(draw: st.DrawFn, **fixed: Any) -> dict[str, Any]:
             ),
         },
         "delivery": {
-            "semantics": draw(st.sampled_from(["at-most-once", "at-least-once", "exactly-once"])),
-            "pattern": draw(st.sampled_from(["streaming", "pubsub"])),
+            "semantics": draw(st.sampled_from(ALL_SEMANTICS)),
+            "pattern": draw(st.sampled_from(ALL_PATTERNS)),
             "ack_timeout": draw(st.floats(0.02, 0.5)),
             "max_attempts": draw(st.sampled_from([0, 0, 1, 3])),
             "max_in_flight": draw(st.sampled_from([0, 0, 1, 5])),
@@ -187,18 +188,28 @@ def _no_duplication(raw: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
+NEVER_RESENDING = [s.name for s in SEMANTICS if not s.producer_retries and not s.broker_redelivers]
+RESENDING = [s.name for s in SEMANTICS if s.producer_retries and s.broker_redelivers]
+DEDUPLICATING = [s.name for s in SEMANTICS if s.consumer_dedup]
+
+
 @SETTINGS
 @given(
-    scenarios(**{"delivery.semantics": "at-most-once"}).map(_no_duplication), st.integers(0, 2**32)
+    scenarios().map(_no_duplication),
+    st.sampled_from(NEVER_RESENDING),
+    st.integers(0, 2**32),
 )
-def test_at_most_once_never_duplicates_without_network_duplication(raw, seed):
+def test_a_semantics_that_never_resends_never_duplicates_without_network_duplication(
+    raw, semantics, seed
+):
+    raw["delivery"]["semantics"] = semantics
     for row in rows(raw, seed):
         assert row["duplicates"] == 0
 
 
 def _never_forgets(raw: dict[str, Any]) -> dict[str, Any]:
     """Unlimited attempts, a broker that keeps everything, and an outbox that survives."""
-    raw["delivery"].update(semantics="at-least-once", max_attempts=0, outbox="durable")
+    raw["delivery"].update(max_attempts=0, outbox="durable")
     raw["broker"].update(
         durability="durable", flush_interval=0.0, retention=math.inf, capacity=math.inf
     )
@@ -206,19 +217,16 @@ def _never_forgets(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 @SETTINGS
-@given(scenarios().map(_never_forgets), st.integers(0, 2**32))
-def test_at_least_once_with_unlimited_attempts_and_a_durable_broker_never_loses(raw, seed):
+@given(scenarios().map(_never_forgets), st.sampled_from(RESENDING), st.integers(0, 2**32))
+def test_resending_with_unlimited_attempts_and_a_durable_broker_never_loses(raw, semantics, seed):
+    raw["delivery"]["semantics"] = semantics
     for row in rows(raw, seed):
         assert row["lost"] == 0
 
 
-def _exactly_once(raw: dict[str, Any]) -> dict[str, Any]:
-    raw["delivery"].update(semantics="exactly-once", atomic_dedup=True, dedup_window=math.inf)
-    return raw
-
-
 @SETTINGS
-@given(scenarios().map(_exactly_once), st.integers(0, 2**32))
-def test_exactly_once_with_atomic_dedup_and_unbounded_window_never_duplicates(raw, seed):
+@given(scenarios(), st.sampled_from(DEDUPLICATING), st.integers(0, 2**32))
+def test_a_processed_id_store_with_atomic_dedup_never_duplicates(raw, semantics, seed):
+    raw["delivery"].update(semantics=semantics, atomic_dedup=True, dedup_window=math.inf)
     for row in rows(raw, seed):
         assert row["duplicates"] == 0

@@ -34,6 +34,7 @@ from sim.engine.producer import arrival_times
 from sim.engine.simulation import Simulation
 from sim.engine.streams import exponential_unit, generator, sampler, uniform
 from sim.engine.timeline import quantile_function
+from sim.registry.figures import ARCHITECTURE_FIGURES as APPROACH_FIGURES
 from sim.scenario.limits import event_budget
 from sim.scenario.schema import (
     Constant,
@@ -45,20 +46,7 @@ from sim.scenario.schema import (
     mean_of,
 )
 
-ARCHITECTURE_FIGURES = [
-    "requests",
-    "succeeded",
-    "success_rate",
-    "user_latency_mean",
-    *(f"user_latency_{q}" for q in ("p50", "p90", "p99")),
-    "inconsistent",
-    "inconsistent_rate",
-    "unsettled",
-    "agree_time_mean",
-    "agree_time_p50",
-    "agree_time_p99",
-    "duplicates",
-]
+ARCHITECTURE_FIGURES = list(APPROACH_FIGURES.names)
 """Per approach and replication (``runs.csv`` columns of an architecture comparison)."""
 
 

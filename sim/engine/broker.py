@@ -1,47 +1,25 @@
 """The broker: a FIFO queueing station for publishes, deduplication, capacity and durability.
 
 What the broker does with a stored copy (a log record or subscription copies) belongs to the
-delivery pattern (:mod:`sim.patterns`); the broker decides only whether a publish is stored.
+delivery pattern (:mod:`sim.engine.patterns`); the broker decides only whether a publish is stored.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from enum import IntEnum
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from sim.engine.clock import Clock
 from sim.engine.faults import Crashable
 from sim.engine.ledger import RESTARTED, Ledger
 from sim.engine.network import Link
-from sim.engine.semantics import Semantics
+from sim.engine.shapes import Answer, Attempt, Pattern, PublishAck, Recorder
 from sim.engine.streams import Sampler
-from sim.engine.trace import Event, Recorder, Wire
+from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause, DupCause
-from sim.scenario.schema import Broker as BrokerSettings
-from sim.scenario.schema import Delivery
-
-if TYPE_CHECKING:
-    from sim.engine.patterns import Pattern
-    from sim.engine.producer import Producer
-
-Attempt = tuple[int, int, int, int]
-"""A publish attempt on the wire: (producer index, message, attempt number, session)."""
-
-
-class Answer(IntEnum):
-    """The broker's answer to a publish attempt (sent back on the ``publish_ack`` link)."""
-
-    STORED = 0
-    DUPLICATE = 1
-    """Already stored: dropped and acked again (exactly-once)."""
-    FULL = 2
-    """Negative ack: ``capacity`` reached."""
-    OUT_OF_ORDER = 3
-    """Negative ack: not the next sequence number of its producer session."""
-    FENCED = 4
-    """Negative ack: the broker does not know this producer session (any more)."""
+from sim.registry.semantics import Semantics
+from sim.scenario.schema import BrokerSettings, Delivery
 
 
 class Broker(Crashable):
@@ -56,7 +34,7 @@ class Broker(Crashable):
         ledger: Ledger,
         service_time: Sampler,
         ack_link: Link,
-        producers: list[Producer],
+        ack_handlers: list[Callable[[PublishAck], None]],
     ):
         self.trace: Recorder | None = None  # an instance attribute: read fastest
         self.trace_id = 0
@@ -67,7 +45,9 @@ class Broker(Crashable):
         self.ledger = ledger
         self._service_time = service_time
         self.ack_link = ack_link
-        self._ack_handlers = [p.on_publish_ack for p in producers]
+        self._ack_handlers = ack_handlers
+        """Per producer, where its publish acks arrive."""
+        producers = len(ack_handlers)
         self.pattern: Pattern
         self.queue: deque[Attempt] = deque()
         self.in_service: list[Attempt] = []
@@ -76,16 +56,15 @@ class Broker(Crashable):
         self.rejected = 0
         self.out_of_order = 0
         self._forgotten: list[tuple[float, float]] = []
+        """Intervals of store times whose idempotency ids a crash erased."""
         self._stored_ids: dict[tuple[int, int], float] = {}
         """Under ``retry_new_id``: when each (message, attempt) id was stored."""
-        """Intervals of store times whose idempotency ids a crash erased."""
-        self._producers = producers
-        self._session = [0] * len(producers)
+        self._session = [0] * producers
         """Per producer, the session whose sequence numbers the broker follows."""
-        self._last_seq = [-1] * len(producers)
-        self._known = [True] * len(producers)
+        self._last_seq = [-1] * producers
+        self._known = [True] * producers
         """False once a crash erased what the broker knew of the producer's session."""
-        self._recent_seq: list[deque[tuple[float, int]]] = [deque() for _ in producers]
+        self._recent_seq: list[deque[tuple[float, int]]] = [deque() for _ in range(producers)]
         """Per producer, (store time, sequence before it) within the last flush interval."""
 
     # --- the queueing station ----------------------------------------------------------------
@@ -118,10 +97,10 @@ class Broker(Crashable):
 
     # --- what happens to a served publish ----------------------------------------------------
 
-    def _admit(self, producer: int, m: int, attempt: int, session: int) -> None:
+    def _admit(self, producer: int, m: int, attempt: int, session: int, first: int) -> None:
         now = self.clock.now
         if self.semantics.idempotent_publish:
-            verdict = self._check(producer, m, attempt, session, now)
+            verdict = self._check(producer, m, attempt, session, first, now)
             if self.trace and verdict != Answer.STORED:
                 event = Event.DEDUPLICATED if verdict == Answer.DUPLICATE else Event.REJECTED
                 self.trace(event, m, -1, self.trace_id, attempt, verdict)
@@ -187,10 +166,12 @@ class Broker(Crashable):
                 if self.trace:
                     self.trace(Event.LOST, m, -1, self.trace_id, attempt, Wire.PUBLISH_ACK)
 
-    def _check(self, producer: int, m: int, attempt: int, session: int, now: float) -> Answer:
+    def _check(
+        self, producer: int, m: int, attempt: int, session: int, first: int, now: float
+    ) -> Answer:
         """Exactly-once: is this attempt new, a duplicate, or not acceptable now?"""
         if self.delivery.dedup == "sequence":
-            return self._check_sequence(producer, self.ledger.seq[m], session)
+            return self._check_sequence(producer, self.ledger.seq[m], session, first)
         if self.delivery.retry_new_id:  # each attempt is its own message id
             stored_at = self._stored_ids.get((m, attempt), math.nan)
         else:
@@ -201,11 +182,12 @@ class Broker(Crashable):
             return Answer.STORED
         return Answer.DUPLICATE
 
-    def _check_sequence(self, producer: int, seq: int, session: int) -> Answer:
+    def _check_sequence(self, producer: int, seq: int, session: int, first: int) -> Answer:
+        """Sequence dedup: ``first`` is the first sequence number of the attempt's session."""
         known = self._session[producer]
         if session > known:  # the producer opened a new session: follow it from its start
             self._session[producer] = session
-            self._last_seq[producer] = self._producers[producer].session_first[session] - 1
+            self._last_seq[producer] = first - 1
             self._known[producer] = True
             self._recent_seq[producer].clear()
         elif session < known or not self._known[producer]:
@@ -230,7 +212,7 @@ class Broker(Crashable):
         self._epoch += 1
         if self.trace:
             self.trace(Event.CRASH, -1, -1, self.trace_id)
-        for _, m, attempt, _ in (*self.in_service, *self.queue):
+        for _, m, attempt, _, _ in (*self.in_service, *self.queue):
             if self.trace:
                 self.trace(Event.DROPPED, m, -1, self.trace_id, attempt, Cause.BROKER_CRASH)
             self.ledger.pre_died(m, Cause.BROKER_CRASH)

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.engine.clock import Clock
 from sim.engine.faults import Crashable
 from sim.engine.ledger import Ledger
-from sim.engine.semantics import Semantics
+from sim.engine.shapes import Copy, Pattern, Recorder
 from sim.engine.streams import Sampler
-from sim.engine.trace import Event, Recorder
+from sim.engine.trace import Event
 from sim.registry.causes import Cause
+from sim.registry.semantics import Semantics
 from sim.scenario.schema import ConsumerGroup
-
-if TYPE_CHECKING:
-    from sim.engine.patterns import Pattern
-
-Copy = tuple[int, Any]
-"""(message, the pattern's token for acking it)"""
 
 
 class ConsumerInstance(Crashable):
@@ -68,7 +63,6 @@ class ConsumerInstance(Crashable):
         self.epoch = 0
         """Incremented by every crash, so that work from before a crash is recognised."""
         self.deduplicated = 0
-        self.failures = 0
         self.crashed_after: Any = None
         """The token of the copy just applied when the instance crashed, else None."""
 
@@ -97,7 +91,7 @@ class ConsumerInstance(Crashable):
             return
         m, token = self.current  # type: ignore[misc]
         if self._p_fail and self._crash_draw() < self._p_fail:
-            self.failures += 1  # an error, not a crash: the handler tries again
+            # an error, not a crash: the handler tries again
             if self.trace:
                 self.trace(Event.FAILED, m, self.g, self.trace_id)
             self._serve()

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
+from sim.registry.figures import DELIVERY_FIGURES, LATENCY_PERCENTILES
 
-PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
-"""The latency percentiles every run reports (``latency_p50`` ...)."""
+PERCENTILES = LATENCY_PERCENTILES
 
 SHARED_COUNTS = (
     "refused",
@@ -40,31 +40,7 @@ GROUP_COUNTS = (
 """Counts of one consumer group."""
 
 FIGURES = [
-    "produced",
-    "refused",
-    "eligible",
-    "delivered",
-    "pending",
-    "lost",
-    "duplicates",
-    "broker_duplicates",
-    "loss_rate",
-    "dup_rate",
-    "broker_dup_rate",
-    "reordered",
-    "latency_mean",
-    *(f"latency_{q}" for q in PERCENTILES),
-    "publish_latency_mean",
-    *(f"publish_latency_{q}" for q in PERCENTILES),
-    "attempts",
-    "redeliveries",
-    "wire_messages",
-    "broker_deduplicated",
-    "consumer_deduplicated",
-    "publish_rejected",
-    "producer_crashes",
-    "broker_crashes",
-    "consumer_crashes",
+    *DELIVERY_FIGURES.names,
     *(c.column for c in LOSS_CAUSES),
     *(c.column for c in DUP_CAUSES),
 ]
@@ -182,13 +158,13 @@ def _loss_causes(group: GroupFacts) -> dict[str, float]:
     if group.cause is None:
         return {c.column: math.nan for c in LOSS_CAUSES}
     counts = np.bincount(group.cause[group.lost], minlength=len(LOSS_CAUSES) + 1)
-    return {c.column: int(counts[c]) for c in LOSS_CAUSES}
+    return {c.column: int(counts[c.code]) for c in LOSS_CAUSES}
 
 
 def _dup_causes(group: GroupFacts) -> dict[str, float]:
     if group.dup_causes is None:
         return {c.column: math.nan for c in DUP_CAUSES}
-    return {c.column: group.dup_causes[c] for c in DUP_CAUSES}
+    return {c.column: group.dup_causes[c.code] for c in DUP_CAUSES}
 
 
 def check(rows: list[dict[str, Any]]) -> None:

@@ -35,7 +35,6 @@ class Link:
         """Number of partition windows in force; the link drops everything while above 0."""
         self.sent = 0
         """Copies put on the wire (duplicates included): the link's share of wire messages."""
-        self.lost = 0
 
     def send(self, handler: Callable[[Any], None], payload: Any) -> int:
         """Carry ``payload`` to ``handler``; return how many copies will arrive (0, 1 or 2).
@@ -46,19 +45,16 @@ class Link:
         if not self.duplication or self._uniform() >= self.duplication:  # the usual: one copy
             self.sent += 1
             if self.partitioned or (self.loss and self._uniform() < self.loss):
-                self.lost += 1
                 return 0
             self._schedule(self._latency(), handler, payload)
             return 1
         copies = 2
         self.sent += copies
         if self.partitioned:
-            self.lost += copies
             return 0
         arrived = 0
         for _ in range(copies):
             if self.loss and self._uniform() < self.loss:
-                self.lost += 1
                 continue
             self._schedule(self._latency(), handler, payload)
             arrived += 1

@@ -15,21 +15,17 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from sim.engine.broker import Answer
 from sim.engine.clock import Clock
 from sim.engine.faults import Crashable
 from sim.engine.ledger import RESENT, RESTARTED, Ledger
 from sim.engine.network import Link
-from sim.engine.semantics import Semantics
+from sim.engine.shapes import Answer, BrokerSide, PublishAck, Recorder, RetryReason
 from sim.engine.streams import Sampler
-from sim.engine.trace import Event, Recorder, Wire
+from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause
+from sim.registry.semantics import Semantics
 from sim.scenario.schema import Delivery, Workload
-
-if TYPE_CHECKING:
-    from sim.engine.broker import Broker
 
 
 def rate_segments(workload: Workload, duration: float) -> list[tuple[float, float, float]]:
@@ -73,10 +69,6 @@ def arrival_times(
             yield t
 
 
-TIMED_OUT, REFUSED = 1, 2
-"""Why an attempt failed (the cause of a RETRY event)."""
-
-
 class Producer(Crashable):
     """One producer: an arrival process, an outbox and a retry loop."""
 
@@ -101,7 +93,7 @@ class Producer(Crashable):
         self.semantics = semantics
         self.ledger = ledger
         self.link = link
-        self.broker: Broker
+        self.broker: BrokerSide
         self._jitter = jitter
         self._arrivals = arrival_times(
             workload, duration, interarrival, phase=index / workload.producers
@@ -110,7 +102,6 @@ class Producer(Crashable):
         self.produced = 0
         self.refused = 0
         self.attempts = 0
-        self.gave_up = 0
         self.outbox: dict[int, int] = {}
         """Unacked message -> attempts sent (0: not sent yet); negated while a resend waits
         (out its backoff, or for its predecessor under sequence dedup)."""
@@ -127,8 +118,8 @@ class Producer(Crashable):
         self._gap: set[int] = set()
         """Messages refused as out of order although their predecessor was acked."""
         self.session = 0
-        self.session_first = [0]
-        """First sequence number of each session, registered with the broker when it opens."""
+        self._session_first = 0
+        """The current session's first sequence number (every attempt tells the broker)."""
 
     # --- arrivals ----------------------------------------------------------------------------
 
@@ -177,7 +168,8 @@ class Producer(Crashable):
             self._in_flight += 1
         self.attempts += 1
         arrived = self.link.send(
-            self.broker.on_publish_arrives, (self.index, m, attempt, self.session)
+            self.broker.on_publish_arrives,
+            (self.index, m, attempt, self.session, self._session_first),
         )
         if arrived:
             self.ledger.pre_born(m, arrived)
@@ -213,11 +205,11 @@ class Producer(Crashable):
                 if deadline > now:
                     self.clock.schedule(deadline - now, self.on_ack_timeout, epoch)
                     return
-                self._retry(m, attempt, TIMED_OUT)
+                self._retry(m, attempt, RetryReason.TIMEOUT)
             deadlines.popleft()
         self._timer_armed = False
 
-    def _retry(self, m: int, attempt: int, why: int) -> None:
+    def _retry(self, m: int, attempt: int, why: RetryReason) -> None:
         """Attempt number ``attempt`` failed (``why``: it timed out or was refused): back off
         and resend."""
         if self.trace:
@@ -237,7 +229,6 @@ class Producer(Crashable):
         if not limit or attempt < limit:
             return False
         self._forget(m)
-        self.gave_up += 1
         if self.trace:
             self.trace(Event.GAVE_UP, m, -1, self.trace_id, attempt)
         self.ledger.pre_died(m, Cause.PRODUCER_GAVE_UP)
@@ -271,7 +262,7 @@ class Producer(Crashable):
                 delay = b.cap if b.base > 0 else 0.0
         return self._jitter() * delay if b.jitter else delay
 
-    def on_publish_ack(self, payload: tuple[int, int, int, Answer]) -> None:
+    def on_publish_ack(self, payload: PublishAck) -> None:
         """The broker's answer to one attempt."""
         m, attempt, session, answer = payload
         if not self.up:
@@ -292,7 +283,7 @@ class Producer(Crashable):
         elif state != attempt:
             return  # about an attempt already superseded
         elif answer == Answer.FULL:
-            self._retry(m, attempt, REFUSED)
+            self._retry(m, attempt, RetryReason.REFUSED)
         elif answer == Answer.OUT_OF_ORDER:
             self._wait_for_predecessor(m, attempt)
         elif session == self.session:  # FENCED: the broker no longer knows this session
@@ -331,7 +322,7 @@ class Producer(Crashable):
         self._gap.clear()
         self.session += 1
         pending = sorted(self._by_seq)
-        self.session_first.append(pending[0] if pending else self.seq)
+        self._session_first = pending[0] if pending else self.seq
         for seq in pending:
             m = self._by_seq.get(seq)
             if m is not None and self.outbox[m] and not self._spent(m, abs(self.outbox[m])):

@@ -29,10 +29,11 @@ from sim.engine.ledger import GroupRule, Ledger
 from sim.engine.network import Link
 from sim.engine.patterns import make_pattern
 from sim.engine.producer import Producer
-from sim.engine.semantics import SEMANTICS
 from sim.engine.streams import exponential_unit, generator, sampler, uniform
 from sim.engine.timeline import Timeline, quantile_function
 from sim.engine.trace import DELIVERED, LOST, PENDING, Event, Tracer
+from sim.registry.patterns import PATTERNS
+from sim.registry.semantics import SEMANTICS
 from sim.scenario.limits import event_budget
 from sim.scenario.schema import Exponential, Scenario
 
@@ -67,10 +68,8 @@ class Simulation:
         delivery = scenario.delivery
         self.semantics = semantics = SEMANTICS[delivery.semantics]
         groups = scenario.consumers
-        rules = [
-            GroupRule(c.join_at, delivery.pattern == "streaming" and c.start == "earliest")
-            for c in groups
-        ]
+        pattern = PATTERNS[delivery.pattern]
+        rules = [GroupRule(c.join_at, pattern.owes_everything(c.start)) for c in groups]
         self.ledger = ledger = Ledger(rules, scenario.workload.producers)
 
         self.publish = self._link("publish", "publish")
@@ -101,10 +100,10 @@ class Simulation:
             ledger,
             sampler(scenario.broker.service_time, self._rng("broker:service")),
             self.publish_ack,
-            self.producers,
+            [p.on_publish_ack for p in self.producers],
         )
         self.pattern = make_pattern(
-            delivery.pattern, clock, scenario, semantics, ledger, self.deliver, self.consume_ack
+            clock, scenario, semantics, ledger, self.deliver, self.consume_ack
         )
         self.pattern.broker = self.broker
         self.broker.pattern = self.pattern

@@ -9,13 +9,13 @@ them into a DataFrame (and a Parquet file) at the end.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
 from enum import IntEnum
 
 import numpy as np
 import pandas as pd
 
 from sim.engine.clock import Clock
+from sim.engine.shapes import Answer, RetryReason
 from sim.registry.causes import Cause, DupCause
 
 
@@ -58,7 +58,6 @@ class Wire(IntEnum):
 
 
 DELIVERED, PENDING, LOST = 0, 1, 2
-Recorder = Callable[..., None]
 
 
 class Tracer:
@@ -135,7 +134,7 @@ def describe_cause(event: int, cause: int) -> str:
     if event in (Event.DROPPED, Event.OUTCOME, Event.CRASH):
         return Cause(cause).name.lower()
     if event == Event.REJECTED:
-        return ("full", "out of order", "fenced")[cause - 2] if 2 <= cause <= 4 else str(cause)
+        return Answer(cause).name.lower().replace("_", " ")
     if event == Event.RETRY:
-        return ("timeout", "refused")[cause - 1] if 1 <= cause <= 2 else str(cause)
+        return RetryReason(cause).name.lower()
     return str(cause)

@@ -1,9 +1,17 @@
-"""Why messages are lost and why effects are applied twice: one cause for every loss and for
-every duplicate (SPEC section 2, ``lost_<cause>`` and ``dup_<cause>`` columns)."""
+"""Why messages are lost and why effects are applied twice: every loss and every duplicate has
+exactly one cause (SPEC section 2, the ``lost_<cause>`` and ``dup_<cause>`` columns).
+
+The engine decides causes by their code (:class:`Cause`, :class:`DupCause`); everything that
+names or explains one (the result columns, explain's stories, the charts, the docs) reads its
+entry in :data:`LOSS_CAUSES` or :data:`DUP_CAUSES`. A new cause is a new code and a new entry.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import IntEnum
+
+from sim.registry.base import Registry, Style
 
 
 class Cause(IntEnum):
@@ -21,10 +29,7 @@ class Cause(IntEnum):
 
     @property
     def column(self) -> str:
-        return f"lost_{self.name.lower()}"
-
-
-LOSS_CAUSES = [c for c in Cause if c is not Cause.NONE]
+        return LOSS_CAUSES.of(self).column
 
 
 class DupCause(IntEnum):
@@ -36,31 +41,127 @@ class DupCause(IntEnum):
 
     NONE = 0
     PUBLISH_ACK_LOST = 1
-    """The producer resent because the broker's ack was lost."""
     PREMATURE_RETRY = 2
-    """The producer resent before a slow ack came back."""
     PRODUCER_RESTART = 3
-    """A restarted producer resent its durable outbox, acked or not."""
     DEDUP_WINDOW_EXPIRED = 4
-    """Exactly-once: the retry came after the broker's dedup window."""
     NETWORK_DUPLICATION = 5
-    """A link delivered one publish (or one pushed copy) twice."""
     BROKER_CRASH = 6
-    """A crash erased the broker's dedup state, or it redelivered everything on restart."""
     CONSUME_ACK_LOST = 7
-    """The consumer's ack (or offset commit) was lost; the copy came back."""
     CRASH_AFTER_PROCESS = 8
-    """The consumer crashed after applying the effect, before acking it."""
     ACK_DEADLINE = 9
-    """The ack deadline passed while the consumer still had the copy."""
     CONSUMER_CRASH = 10
-    """Streaming: a crash rewound the reader before the record's commit had arrived."""
     NON_ATOMIC_DEDUP = 11
-    """Exactly-once without atomic dedup: a crash left the effect without its id."""
 
     @property
     def column(self) -> str:
-        return f"dup_{self.name.lower()}"
+        return DUP_CAUSES.of(self).column
 
 
-DUP_CAUSES = [c for c in DupCause if c is not DupCause.NONE]
+@dataclass(frozen=True)
+class CauseEntry:
+    """One cause: its code, the column that counts it, its words and its colour."""
+
+    code: IntEnum
+    prefix: str
+    """``lost`` or ``dup``: the column is ``<prefix>_<name>``."""
+    description: str
+    """Completes "lost, because ..." or "a duplicate caused by ..." in a story."""
+    style: Style
+
+    @property
+    def name(self) -> str:
+        return self.code.name.lower()
+
+    @property
+    def column(self) -> str:
+        return f"{self.prefix}_{self.name}"
+
+    @property
+    def label(self) -> str:
+        """The name as a chart legend shows it."""
+        return self.name.replace("_", " ")
+
+
+class CauseRegistry(Registry[CauseEntry]):
+    """Causes by name, in code order; also found by code."""
+
+    def of(self, code: int) -> CauseEntry:
+        """The entry of a cause code (``Cause.PUBLISH_LOST``, or its integer value)."""
+        for entry in self:
+            if entry.code == code:
+                return entry
+        raise KeyError(f"no {self.family} has code {code}")
+
+
+def _loss(code: Cause, description: str, colour: str) -> CauseEntry:
+    return CauseEntry(code, "lost", description, Style(colour))
+
+
+def _dup(code: DupCause, description: str, colour: str) -> CauseEntry:
+    return CauseEntry(code, "dup", description, Style(colour))
+
+
+LOSS_CAUSES = CauseRegistry(
+    "loss cause",
+    [
+        _loss(Cause.PUBLISH_LOST, "its publish was lost on the network", "#8c564b"),
+        _loss(Cause.REJECTED, "the broker refused it (capacity, or out of order)", "#e377c2"),
+        _loss(Cause.PRODUCER_GAVE_UP, "the producer gave up on it (max_attempts)", "#7f7f7f"),
+        _loss(
+            Cause.PRODUCER_CRASH,
+            "the producer crashed before it was acked (memory outbox)",
+            "#bcbd22",
+        ),
+        _loss(Cause.BROKER_CRASH, "a broker crash lost it (not yet durable)", "#17becf"),
+        _loss(Cause.RETENTION, "retention deleted it before it was read", "#9467bd"),
+        _loss(Cause.DELIVER_LOST, "its delivery was lost on the network", "#ff7f0e"),
+        _loss(Cause.CONSUMER_CRASH, "a consumer crashed holding it", "#1f3b73"),
+    ],
+)
+"""Every cause of loss, in code order (the order of the ``lost_<cause>`` columns)."""
+
+DUP_CAUSES = CauseRegistry(
+    "duplicate cause",
+    [
+        _dup(
+            DupCause.PUBLISH_ACK_LOST,
+            "a lost publish ack (the producer resent a stored message)",
+            "#1f3b73",
+        ),
+        _dup(DupCause.PREMATURE_RETRY, "a retry sent before a slow ack came back", "#6baed6"),
+        _dup(DupCause.PRODUCER_RESTART, "a restarted producer resending its outbox", "#fd8d3c"),
+        _dup(
+            DupCause.DEDUP_WINDOW_EXPIRED,
+            "a retry that came after the broker's dedup window",
+            "#74c476",
+        ),
+        _dup(DupCause.NETWORK_DUPLICATION, "the network duplicating a copy", "#9e9ac8"),
+        _dup(
+            DupCause.BROKER_CRASH,
+            "a broker crash (its dedup state lost, or unacked copies resent)",
+            "#7f7f7f",
+        ),
+        _dup(DupCause.CONSUME_ACK_LOST, "a lost consumer ack (or offset commit)", "#e377c2"),
+        _dup(
+            DupCause.CRASH_AFTER_PROCESS,
+            "a consumer crash after applying it, before acking",
+            "#8c564b",
+        ),
+        _dup(
+            DupCause.ACK_DEADLINE,
+            "the ack deadline passing while the consumer still had it",
+            "#bcbd22",
+        ),
+        _dup(
+            DupCause.CONSUMER_CRASH,
+            "a consumer crash that rewound the reader before the commit arrived",
+            "#17becf",
+        ),
+        _dup(
+            DupCause.NON_ATOMIC_DEDUP,
+            "a crash between writing the effect and its id (non-atomic dedup)",
+            "#d62728",
+        ),
+    ],
+)
+"""Every cause of a duplicate, in code order (the order of the ``dup_<cause>`` columns)."""

@@ -17,31 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from sim.registry.causes import Cause, DupCause
+from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
 
-DUPLICATE_WORDS = {
-    DupCause.PUBLISH_ACK_LOST: "a lost publish ack (the producer resent a stored message)",
-    DupCause.PREMATURE_RETRY: "a retry sent before a slow ack came back",
-    DupCause.PRODUCER_RESTART: "a restarted producer resending its outbox",
-    DupCause.DEDUP_WINDOW_EXPIRED: "a retry that came after the broker's dedup window",
-    DupCause.NETWORK_DUPLICATION: "the network duplicating a copy",
-    DupCause.BROKER_CRASH: "a broker crash (its dedup state lost, or unacked copies resent)",
-    DupCause.CONSUME_ACK_LOST: "a lost consumer ack (or offset commit)",
-    DupCause.CRASH_AFTER_PROCESS: "a consumer crash after applying it, before acking",
-    DupCause.ACK_DEADLINE: "the ack deadline passing while the consumer still had it",
-    DupCause.CONSUMER_CRASH: "a consumer crash that rewound the reader before the commit arrived",
-    DupCause.NON_ATOMIC_DEDUP: "a crash between writing the effect and its id (non-atomic dedup)",
-}
-LOSS_WORDS = {
-    Cause.PUBLISH_LOST: "its publish was lost on the network",
-    Cause.REJECTED: "the broker refused it",
-    Cause.PRODUCER_GAVE_UP: "the producer gave up on it",
-    Cause.PRODUCER_CRASH: "the producer crashed before it was acked",
-    Cause.BROKER_CRASH: "a broker crash lost it",
-    Cause.RETENTION: "retention deleted it before it was read",
-    Cause.DELIVER_LOST: "its delivery was lost on the network",
-    Cause.CONSUMER_CRASH: "a consumer crashed holding it",
-}
 LINK_WORDS = {
     "publish": "the publish link",
     "publish_ack": "the publish-ack link",
@@ -51,11 +28,11 @@ LINK_WORDS = {
 
 
 def _duplicate(name: str) -> str:
-    return DUPLICATE_WORDS[DupCause[name.upper()]]
+    return DUP_CAUSES.describe(name)
 
 
 def _loss(name: str) -> str:
-    return LOSS_WORDS[Cause[name.upper()]]
+    return LOSS_CAUSES.describe(name)
 
 
 def _at(t: float) -> str:

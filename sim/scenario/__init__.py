@@ -6,7 +6,7 @@ Nothing here simulates; the engine, the studies and the reports read a :class:`S
 from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.loading import load_scenario, read_toml, validate
 from sim.scenario.schema import (
-    Broker,
+    BrokerSettings,
     Constant,
     ConsumerGroup,
     Delivery,
@@ -20,7 +20,7 @@ from sim.scenario.schema import (
 )
 
 __all__ = [
-    "Broker",
+    "BrokerSettings",
     "Constant",
     "ConsumerGroup",
     "Delivery",

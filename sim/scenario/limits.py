@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from sim.registry.patterns import PATTERNS
 from sim.scenario.errors import Problem, describe_value, format_path
 from sim.scenario.schema import Scenario, mean_of
 
@@ -105,11 +106,12 @@ def timer_events(s: Scenario) -> list[tuple[float, str, str]]:
     crashes and fault windows), each with the key that sets it and what it is."""
     horizon = s.duration + s.drain
     events: list[tuple[float, str, str]] = []
-    if s.delivery.pattern == "streaming" and s.delivery.poll_interval > 0:
-        readers = sum(c.instances for c in s.consumers)
+    readers = sum(c.instances for c in s.consumers)
+    polls = PATTERNS[s.delivery.pattern].poll_events(readers, horizon, s.delivery.poll_interval)
+    if polls:
         events.append(
             (
-                readers * horizon / s.delivery.poll_interval,
+                polls,
                 "delivery.poll_interval",
                 f"{readers} reader(s) polling every {s.delivery.poll_interval:g} s",
             )

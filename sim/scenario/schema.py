@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import tomli_w
 from pydantic import (
@@ -22,8 +22,24 @@ from pydantic import (
     model_validator,
 )
 
+from sim.registry.approaches import APPROACHES
+from sim.registry.patterns import PATTERNS
+from sim.registry.presets import PRESETS
+from sim.registry.semantics import SEMANTICS
+
 # ---------------------------------------------------------------------------------------------
 # Value types
+
+if TYPE_CHECKING:
+    SemanticsName = str
+    PatternName = str
+    PresetName = str
+    ApproachName = str
+else:  # the allowed values are the registries' names (pydantic lists them in its refusals)
+    SemanticsName = Literal[SEMANTICS.names]
+    PatternName = Literal[PATTERNS.names]
+    PresetName = Literal[PRESETS.names]
+    ApproachName = Literal[APPROACHES.names]
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
@@ -157,14 +173,11 @@ class Backoff(_Model):
     jitter: bool = True
 
 
-PRESET_NAMES = ("kafka", "rabbitmq", "sqs-fifo", "nats-jetstream", "gcp-pubsub")
-
-
 class Delivery(_Model):
-    preset: Literal["kafka", "rabbitmq", "sqs-fifo", "nats-jetstream", "gcp-pubsub"] | None = None
+    preset: PresetName | None = None
     """A real broker's documented defaults and mechanisms, under what the scenario sets."""
-    semantics: Literal["at-most-once", "at-least-once", "exactly-once"] = "at-least-once"
-    pattern: Literal["streaming", "pubsub"] = "streaming"
+    semantics: SemanticsName = "at-least-once"
+    pattern: PatternName = "streaming"
     ack_timeout: PositiveSeconds = 0.2
     ack_deadline: Annotated[float, Field(gt=0.0)] | None = None
     """Pub/sub: how long the broker waits for a consumer's ack before redelivering (a
@@ -189,7 +202,9 @@ class Delivery(_Model):
         return self.ack_deadline if self.ack_deadline is not None else self.ack_timeout
 
 
-class Broker(_Model):
+class BrokerSettings(_Model):
+    """The ``[broker]`` section: the broker's servers, storage and delivery settings."""
+
     servers: Annotated[int, Field(ge=1, le=10_000)] = 1
     service_time: Distribution = Exponential(mean=0.001)
     capacity: OpenSeconds = math.inf
@@ -311,16 +326,13 @@ class Service(_Model):
     busy at the peak request rate (a called service serves its callers concurrently)."""
 
 
-APPROACHES = ("chain", "orchestration", "event-driven")
-
-
 class Architecture(_Model):
     """How a change (a new subscription) reaches N services: SPEC section 3."""
 
     services: Annotated[list[Service], Field(min_length=2)]
-    approaches: Annotated[
-        list[Literal["chain", "orchestration", "event-driven"]], Field(min_length=1)
-    ] = Field(default_factory=lambda: list(APPROACHES))
+    approaches: Annotated[list[ApproachName], Field(min_length=1)] = Field(
+        default_factory=lambda: list(APPROACHES.names)
+    )
     call_timeout: PositiveSeconds = 2.0
     """Chain and orchestration: a caller gives up on a call after this (the service may still
     apply the change); a service in an outage does not answer at all."""
@@ -350,7 +362,7 @@ class Scenario(_Model):
     per expected message, 10 per expected timer event, plus 10^7 (see :func:`event_budget`)."""
     workload: Workload = Workload()
     delivery: Delivery = Delivery()
-    broker: Broker = Broker()
+    broker: BrokerSettings = BrokerSettings()
     network: Network = Network()
     consumers: Annotated[list[ConsumerGroup], Field(min_length=1)] = Field(
         default_factory=lambda: [ConsumerGroup()]

@@ -116,7 +116,6 @@ class DaskCluster:
             raise ExecutorUnavailable(
                 f"cannot reach the Dask scheduler {scheduler}: {exc}"
             ) from None
-        self.address = self._client.scheduler.address
         self.workers = max(1, len(self._client.scheduler_info().get("workers", {})))
 
     def run(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[tuple[Any, Any]]:

@@ -1,0 +1,370 @@
+"""Streaming: an append-only log in partitions, read by consumer groups from their offsets.
+
+Each group has a committed offset per partition; commits are cumulative, and a restarted
+instance resumes from its group's last commit. Reads are long polls (or polls every
+``poll_interval``); a fetch answer lost on the ``deliver`` link is noticed ``ack_timeout``
+later and the fetch repeated from the same position. Under at-most-once the commit is
+synchronous: records are processed only once the broker confirmed the commit, so a crash can
+lose them but never replay them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sim.engine.patterns.storage import Log, Storage
+from sim.engine.shapes import ConsumerSide, Record
+from sim.engine.trace import Event, Wire
+from sim.registry.causes import Cause, DupCause
+from sim.scenario.schema import Scenario
+
+
+class _StreamSession:
+    """One consumer instance's session: its partitions, positions, and the fetch under way."""
+
+    __slots__ = (
+        "awaiting",
+        "commit_no",
+        "crashed_after",
+        "fetch_no",
+        "instance",
+        "joined",
+        "outstanding",
+        "parked",
+        "partitions",
+        "position",
+        "turn",
+    )
+
+    def __init__(self, instance: ConsumerSide, partitions: list[int]):
+        self.instance = instance
+        self.partitions = partitions
+        self.position = dict.fromkeys(partitions, 0)
+        self.joined = False
+        self.outstanding = False
+        self.parked = False
+        self.fetch_no = 0
+        self.commit_no = 0
+        self.awaiting: list[tuple[int, int, int]] | None = None
+        self.crashed_after: Any = None
+        """The record the instance had just applied when it last crashed (if so)."""
+        self.turn = 0
+
+
+class Streaming(Storage):
+    def _setup(self, scenario: Scenario) -> None:
+        self.partitions = scenario.partitions
+        self.poll_interval = scenario.delivery.poll_interval
+        self.logs = [Log(p) for p in range(self.partitions)]
+        unread = 1 << 62
+        self.started = [c.start == "earliest" for c in self.groups]
+        self.committed = [[0 if s else unread] * self.partitions for s in self.started]
+        self._sent_upto = [[0] * self.partitions for _ in self.groups]
+        self._commit_lost = [[0] * self.partitions for _ in self.groups]
+        """Per group and partition, the highest offset a lost commit would have committed."""
+        self.readers: list[list[_StreamSession | None]] = [
+            [None] * self.partitions for _ in self.groups
+        ]
+        self._sessions: list[_StreamSession] = []
+
+    def _logs(self) -> list[Log]:
+        return self.logs
+
+    def attach(self, instance: ConsumerSide) -> None:
+        g, group = instance.g, self.groups[instance.g]
+        owned = [p for p in range(self.partitions) if p % group.instances == instance.index]
+        session = _StreamSession(instance, owned)
+        instance.session = session
+        self._sessions.append(session)
+        for p in owned:
+            self.readers[g][p] = session
+
+    def publish_attempt(self, token: Any) -> int:
+        p, o = token
+        return self.logs[p].attempts[o]
+
+    def provenance(self, instance: ConsumerSide, token: Any) -> tuple[int, DupCause]:
+        """The stored copy a record is, and why the group reads it again if it does: a
+        reader reads a record again only after a crash rewound it to the last commit."""
+        p, o = token
+        if token == instance.session.crashed_after:
+            again = DupCause.CRASH_AFTER_PROCESS
+        elif o < self._commit_lost[instance.g][p]:
+            again = DupCause.CONSUME_ACK_LOST
+        else:
+            again = DupCause.CONSUMER_CRASH  # its commit was still on its way
+        return self.logs[p].copies[o], again
+
+    def lag(self, g: int) -> int:
+        """Records the group has yet to commit (its consumer lag)."""
+        if not self.started[g]:
+            return 0
+        return sum(
+            max(0, len(log.msgs) - max(c, log.base))
+            for log, c in zip(self.logs, self.committed[g], strict=True)
+        )
+
+    def _start(self, g: int) -> None:
+        """A ``start = "latest"`` group begins at the end of the log when it joins."""
+        if not self.started[g]:
+            self.started[g] = True
+            self.committed[g] = [len(log.msgs) for log in self.logs]
+
+    # --- broker side -------------------------------------------------------------------------
+
+    def append(self, m: int, now: float, attempt: int, copy: int) -> None:
+        for g, group in enumerate(self.groups):
+            if not self.started[g] and now >= group.join_at:
+                self._start(g)
+        p = m % self.partitions
+        log = self.logs[p]
+        o = len(log.msgs)
+        log.msgs.append(m)
+        log.attempts.append(attempt)
+        log.copies.append(copy)
+        log.times.append(now)
+        readers = 0
+        for g, committed in enumerate(self.committed):
+            if o >= committed[p]:
+                self.ledger.store_for(g, m)
+                readers += 1
+        log.remaining.append(readers)
+        if readers:
+            self.unconsumed += 1
+        self._arm_retention(p)
+        for group_readers in self.readers:
+            session = group_readers[p]
+            if session is not None and session.parked:
+                self._serve(session)
+
+    def _drop(self, log: Log, o: int, cause: Cause) -> None:
+        p = log.index
+        m = log.msgs[o]
+        for g, committed in enumerate(self.committed):
+            if o >= committed[p]:
+                self.ledger.died(g, m, cause)
+
+    def broker_down(self) -> None:
+        pass
+
+    def broker_up(self) -> None:
+        for session in self._sessions:
+            if session.parked:
+                self._serve(session)
+
+    def _serve(self, s: _StreamSession) -> None:
+        """Answer a fetch if records are available; otherwise park it (long poll) or poll."""
+        inst = s.instance
+        if not self.broker.up:
+            s.parked = True
+            return
+        logs, position = self.logs, s.position
+        if all(len(logs[p].msgs) <= position[p] for p in s.partitions):
+            self._wait(s)  # nothing new: the usual case of a reader that keeps up
+            return
+        budget = self.prefetch - len(inst.buffer)
+        records: list[Record] = []
+        positions: list[tuple[int, int]] = []
+        owned = s.partitions
+        for i in range(len(owned)):
+            p = owned[(s.turn + i) % len(owned)]
+            log = self.logs[p]
+            pos = max(s.position[p], log.base)
+            end = len(log.msgs)
+            msgs = log.msgs
+            while pos < end and len(records) < budget:
+                m = msgs[pos]
+                if m >= 0:
+                    records.append((p, pos, m))
+                pos += 1
+            positions.append((p, pos))
+        s.turn += 1
+        if not records:
+            s.position.update(positions)  # only lost or expired records were skipped
+            self._wait(s)
+            return
+        s.parked = False
+        g = inst.g
+        sent_upto = self._sent_upto[g]
+        for p, o, _ in records:
+            if o < sent_upto[p]:
+                self._redeliveries[g] += 1
+            else:
+                sent_upto[p] = o + 1
+        arrived = self.deliver[g].send(
+            self._on_records, (s, inst.epoch, s.fetch_no, records, positions)
+        )
+        ledger = self.ledger
+        for _, o, m in records:
+            if arrived:
+                ledger.born(g, m, arrived)
+            else:
+                ledger.never_born(g, m, Cause.DELIVER_LOST)
+            if self.trace:
+                self.trace(Event.DELIVERED, m, g, self.trace_id, o)
+                if not arrived:
+                    self.trace(Event.LOST, m, g, self.trace_id, o, Wire.DELIVER)
+        if not arrived:
+            self.clock.schedule(
+                self.ack_timeout, self._on_fetch_timeout, (s, inst.epoch, s.fetch_no)
+            )
+
+    def _wait(self, s: _StreamSession) -> None:
+        """No record for this fetch yet: park it (a long poll) or ask again later."""
+        if self.poll_interval > 0:
+            s.parked = False
+            self.clock.schedule(self.poll_interval, self._poll, (s, s.instance.epoch, s.fetch_no))
+        else:
+            s.parked = True
+
+    def _poll(self, payload: tuple[_StreamSession, int, int]) -> None:
+        s, epoch, fetch_no = payload
+        if s.instance.up and epoch == s.instance.epoch and fetch_no == s.fetch_no and s.outstanding:
+            self._serve(s)
+
+    def _on_fetch_timeout(self, payload: tuple[_StreamSession, int, int]) -> None:
+        s, epoch, fetch_no = payload
+        if epoch == s.instance.epoch and fetch_no == s.fetch_no and s.outstanding:
+            s.outstanding = False
+            self.want_more(s.instance)
+
+    def _on_commit(
+        self, payload: tuple[_StreamSession, int, int, tuple[tuple[int, int], ...]]
+    ) -> None:
+        s, epoch, commit_no, offsets = payload
+        g = s.instance.g
+        if not self.broker.up:
+            self._lost_commit(g, offsets)
+            return
+        committed = self.committed[g]
+        if self.trace:
+            for p, offset in offsets:
+                log = self.logs[p]
+                if log.base < offset <= len(log.msgs):
+                    self.trace(Event.ACK_RECEIVED, log.msgs[offset - 1], g, self.trace_id, offset)
+        for p, offset in offsets:
+            if offset > committed[p]:
+                log = self.logs[p]
+                msgs = log.msgs
+                for o in range(max(committed[p], log.base), offset):
+                    m = msgs[o]
+                    if m >= 0:
+                        self.ledger.died(g, m, Cause.NONE)
+                        self._consumed(log, o)
+                committed[p] = offset
+        if self.semantics.ack_before_process:
+            self.deliver[g].send(self._on_commit_confirmed, (s, epoch, commit_no))
+
+    # --- consumer side -----------------------------------------------------------------------
+
+    def _rewind(self, s: _StreamSession) -> None:
+        committed = self.committed[s.instance.g]
+        for p in s.partitions:
+            s.position[p] = committed[p]
+
+    def join(self, instance: ConsumerSide) -> None:
+        s: _StreamSession = instance.session
+        self._start(instance.g)
+        s.joined = True
+        self._rewind(s)
+        self.want_more(instance)
+
+    def want_more(self, instance: ConsumerSide) -> None:
+        s: _StreamSession = instance.session
+        if (
+            not instance.up
+            or not s.joined
+            or s.outstanding
+            or s.awaiting is not None
+            or not s.partitions
+            or len(instance.buffer) >= self.prefetch
+        ):
+            return
+        s.outstanding = True
+        s.fetch_no += 1
+        self._serve(s)
+
+    def _on_records(
+        self, payload: tuple[_StreamSession, int, int, list[Record], list[tuple[int, int]]]
+    ) -> None:
+        s, epoch, fetch_no, records, positions = payload
+        inst = s.instance
+        g = inst.g
+        if not inst.up or epoch != inst.epoch:
+            for _, o, m in records:
+                if self.trace:
+                    self.trace(Event.DROPPED, m, g, inst.trace_id, o, Cause.CONSUMER_CRASH)
+                self.ledger.died(g, m, Cause.CONSUMER_CRASH)
+            return
+        if fetch_no != s.fetch_no or not s.outstanding:
+            for _, _, m in records:  # a duplicate of an answer already taken
+                self.ledger.died(g, m, Cause.NONE)
+            return
+        s.outstanding = False
+        s.position.update(positions)
+        if self.trace:
+            for _, o, m in records:
+                self.trace(Event.RECEIVED, m, g, inst.trace_id, o)
+        if self.semantics.ack_before_process:
+            s.awaiting = records
+            self._commit_awaiting(s)
+            return
+        inst.accept((m, (p, o)) for p, o, m in records)
+        self.want_more(inst)
+
+    def _commit_awaiting(self, s: _StreamSession) -> None:
+        s.commit_no += 1
+        epoch = s.instance.epoch
+        offsets = tuple((p, s.position[p]) for p in s.partitions)
+        self.commit[s.instance.g].send(self._on_commit, (s, epoch, s.commit_no, offsets))
+        self.clock.schedule(self.ack_timeout, self._on_commit_timeout, (s, epoch, s.commit_no))
+
+    def _on_commit_timeout(self, payload: tuple[_StreamSession, int, int]) -> None:
+        s, epoch, commit_no = payload
+        if epoch == s.instance.epoch and commit_no == s.commit_no and s.awaiting is not None:
+            self._commit_awaiting(s)
+
+    def _on_commit_confirmed(self, payload: tuple[_StreamSession, int, int]) -> None:
+        s, epoch, commit_no = payload
+        inst = s.instance
+        if not inst.up or epoch != inst.epoch or commit_no != s.commit_no or s.awaiting is None:
+            return
+        records, s.awaiting = s.awaiting, None
+        inst.accept((m, (p, o)) for p, o, m in records)
+        self.want_more(inst)
+
+    def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
+        if not self.semantics.ack_before_process:
+            p, o = token
+            arrived = self.commit[instance.g].send(
+                self._on_commit, (instance.session, instance.epoch, 0, ((p, o + 1),))
+            )
+            if not arrived:
+                self._lost_commit(instance.g, ((p, o + 1),))
+            if self.trace:
+                self.trace(Event.ACK_SENT, m, instance.g, instance.trace_id, o + 1)
+                if not arrived:
+                    self.trace(
+                        Event.LOST, m, instance.g, instance.trace_id, o + 1, Wire.CONSUME_ACK
+                    )
+
+    def _lost_commit(self, g: int, offsets: tuple[tuple[int, int], ...]) -> None:
+        lost = self._commit_lost[g]
+        for p, offset in offsets:
+            lost[p] = max(lost[p], offset)
+
+    def instance_down(self, instance: ConsumerSide) -> None:
+        s: _StreamSession = instance.session
+        s.crashed_after = instance.crashed_after
+        s.outstanding = False
+        s.parked = False
+        if s.awaiting is not None:
+            for _, _, m in s.awaiting:
+                self.ledger.died(instance.g, m, Cause.CONSUMER_CRASH)
+            s.awaiting = None
+
+    def instance_up(self, instance: ConsumerSide) -> None:
+        s: _StreamSession = instance.session
+        if s.joined:
+            self._rewind(s)
+            self.want_more(instance)

@@ -1,0 +1,228 @@
+"""The chart files: every chart of a result directory, drawn into ``DIR/charts``.
+
+This is the one module that writes chart files; ``dsim run`` and ``dsim plot`` call
+:func:`draw_all`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sim.registry.patterns import PATTERNS
+from sim.registry.semantics import SEMANTICS
+from sim.report.architecture_charts import (
+    approach_bars,
+    approach_cdf,
+    approach_curve,
+    approach_legend,
+)
+from sim.report.canvas import x_positions
+from sim.report.delivery_charts import (
+    at_point,
+    backlog,
+    cause_bars,
+    damage,
+    latency_cdf,
+    price_bars,
+    rate_bars,
+    sweep_columns,
+    sweep_curve,
+    system_legend,
+    throughput,
+)
+from sim.report.styles import (
+    approaches_of,
+    semantics_colour,
+    systems_of,
+)
+
+
+def _figure(columns: int, rows: int = 1, width: float = 6.0, height: float = 4.2) -> Figure:
+    return Figure(figsize=(width * columns, height * rows), layout="constrained")
+
+
+def draw_all(
+    tables: dict[str, pd.DataFrame], out: Path, fmt: str = "png", group: str | None = None
+) -> list[Path]:
+    """Draw every chart of a study into ``out``; ``tables``: ``summary``, ``runs``,
+    ``latency``, ``timeline``, ``faults`` (as written to the result files)."""
+    out.mkdir(parents=True, exist_ok=True)
+    summary, runs = tables["summary"], tables["runs"]
+    if "approach" in summary.columns:
+        return draw_architectures(tables, out, fmt)
+    sweep = sweep_columns(summary)
+    name = str(summary["scenario"].iloc[0])
+    group = group if group is not None else str(summary["group"].iloc[0])
+    written: list[Path] = []
+    save = _saver(out, fmt, written)
+
+    point, where = at_point(summary, sweep)
+    chosen = {
+        c: point[c].iloc[0]
+        for c in sweep
+        if c not in ("delivery.semantics", "delivery.pattern") and not point.empty
+    }
+    systems = systems_of(point)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    rate_bars(point, "loss_rate", left, group, "How many messages are lost?")
+    rate_bars(point, "dup_rate", right, group, "How many are applied twice or more?")
+    fig.suptitle(f"{name}: loss and duplicates per delivery semantics{where}, group {group}")
+    system_legend(fig, systems)
+    save(fig, "loss_and_duplicates")
+
+    latency, _ = at_point(tables["latency"], sweep, chosen)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    latency_cdf(latency, "end_to_end", left, group, "How long until the effect is applied?")
+    latency_cdf(
+        latency, "publish", right, group, "How long does the application wait for the publish ack?"
+    )
+    fig.suptitle(f"{name}: latency distributions{where} (o median, ^ p99)")
+    system_legend(fig, systems, lines=True)
+    save(fig, "latency")
+
+    for column in sweep:
+        if column in ("delivery.semantics", "delivery.pattern"):
+            continue
+        others = [c for c in sweep if c != column]
+        sliced, where_else = at_point(summary, others)
+        fig = _figure(2, 2, width=5.5, height=3.8)
+        axes = fig.subplots(2, 2)
+        for ax, figure in zip(
+            axes.flat, ("loss_rate", "dup_rate", "latency_p99", "publish_latency_p99"), strict=True
+        ):
+            sweep_curve(sliced, column, figure, ax, group)
+        fig.suptitle(
+            f"{name}: how the figures move with {column}{where_else}, group {group}"
+            " (bands: 95% intervals)"
+        )
+        categorical = not x_positions(sliced[column])[1]
+        system_legend(fig, systems_of(sliced), lines=not categorical, points=categorical)
+        save(fig, f"sweep_{safe_name(column)}")
+
+    timeline = tables["timeline"]
+    if not timeline.empty:
+        timeline, where = at_point(timeline, sweep, chosen)
+        faults, _ = at_point(tables["faults"], sweep, chosen)
+        faults = faults[faults["replication"] == 0]
+        for pattern in PATTERNS.order(timeline["pattern"]):
+            present = SEMANTICS.order(timeline["semantics"][timeline["pattern"] == pattern])
+            fig = _figure(1, 3, width=max(4.5 * len(present), 9.0), height=2.6)
+            axes = np.array(fig.subplots(3, len(present), sharex=True, sharey="row", squeeze=False))
+            for j, s in enumerate(present):
+                mine = timeline[(timeline["semantics"] == s) & (timeline["pattern"] == pattern)]
+                windows = faults[(faults["semantics"] == s) & (faults["pattern"] == pattern)]
+                last = j == len(present) - 1
+                throughput(mine, axes[0, j], group, windows, legend=last)
+                backlog(mine, axes[1, j], group, windows, legend=last)
+                damage(mine, axes[2, j], group, windows, legend=last)
+                axes[0, j].set_title(s, color=semantics_colour(s), pad=14)
+            fig.suptitle(
+                f"{name}: one replication over time, {pattern}{where}, group {group}"
+                " (grey: fault windows)"
+            )
+            save(fig, f"timeline_{pattern}")
+
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    cause_bars(point, left, group)
+    cause_bars(point, right, group, "Why were messages applied twice?", kind="dup")
+    fig.suptitle(f"{name}: losses and duplicates by cause{where}, group {group}")
+    save(fig, "causes")
+
+    run_point, where = at_point(runs, sweep, chosen)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    price_bars(
+        run_point,
+        "wire_messages",
+        "delivered",
+        left,
+        group,
+        "Network messages per delivered message",
+    )
+    price_bars(
+        run_point, "attempts", "delivered", right, group, "Publish attempts per delivered message"
+    )
+    fig.suptitle(f"{name}: the price of each guarantee{where}, group {group}")
+    system_legend(fig, systems_of(run_point))
+    save(fig, "price")
+    return written
+
+
+def _saver(out: Path, fmt: str, written: list[Path]) -> Any:
+    """A function that saves a figure into ``out``, after clearing the charts of an earlier
+    drawing there (a sweep chart of a key no longer swept must not linger)."""
+    for old in out.glob(f"*.{fmt}"):
+        old.unlink()
+
+    def save(fig: Figure, stem: str) -> None:
+        path = out / f"{stem}.{fmt}"
+        fig.savefig(path, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
+        written.append(path)
+
+    return save
+
+
+def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "png") -> list[Path]:
+    """The charts of an architecture comparison: the approaches side by side, their
+    latency distributions, and every figure against each swept key."""
+    summary = tables["summary"]
+    sweep = sweep_columns(summary)
+    name = str(summary["scenario"].iloc[0])
+    written: list[Path] = []
+    save = _saver(out, fmt, written)
+    point, where = at_point(summary, sweep)
+    present = approaches_of(point["approach"])
+
+    fig = _figure(3, 2, width=4.3, height=3.4)
+    panels = [
+        ("success_rate", "Did the request succeed?"),
+        ("user_latency_p50", "How long did the user wait? (median)"),
+        ("user_latency_p99", "How long did the user wait? (p99)"),
+        ("inconsistent_rate", "Left some services changed, some not"),
+        ("agree_time_p99", "Until every service has it (p99)"),
+        ("duplicates", "Applied twice downstream"),
+    ]
+    for ax, (figure, title) in zip(np.array(fig.subplots(2, 3)).flat, panels, strict=True):
+        approach_bars(point, figure, ax, title)
+    fig.suptitle(f"{name}: chain, orchestration or events{where}")
+    approach_legend(fig, present)
+    save(fig, "architectures")
+
+    latency, _ = at_point(tables["latency"], sweep)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    approach_cdf(latency, "user", left, "How long does the user wait?")
+    approach_cdf(latency, "agree", right, "How long until every service has the change?")
+    fig.suptitle(
+        f"{name}: the wait of every answered request, and the time until all agree "
+        f"of those every service applied{where}"
+    )
+    approach_legend(fig, present, lines=True)
+    save(fig, "latency")
+
+    for column in sweep:
+        others = [c for c in sweep if c != column]
+        sliced, where_else = at_point(summary, others)
+        fig = _figure(2, 2, width=5.5, height=3.8)
+        figures = ("success_rate", "user_latency_p99", "inconsistent_rate", "agree_time_p99")
+        for ax, figure in zip(np.array(fig.subplots(2, 2)).flat, figures, strict=True):
+            approach_curve(sliced, column, figure, ax)
+        fig.suptitle(
+            f"{name}: how the approaches move with {column}{where_else} (bands: 95% intervals)"
+        )
+        approach_legend(fig, present)
+        save(fig, f"sweep_{safe_name(column)}")
+    return written
+
+
+def safe_name(text: str) -> str:
+    """``text`` as part of a file name."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
