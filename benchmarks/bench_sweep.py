@@ -19,7 +19,7 @@ import tempfile
 import time
 
 import sim
-from sim.cli import default_scenario
+from sim.scenario.catalog import default_scenario
 
 SWEEP = {
     "delivery.semantics": ["at-least-once", "exactly-once"],

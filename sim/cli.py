@@ -10,11 +10,8 @@ import math
 import re
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,19 +25,20 @@ from typer.core import TyperGroup
 
 from sim.engine.clock import Runaway
 from sim.report import explain as words
-from sim.scenario.errors import Problem, ScenarioError, printable
-from sim.scenario.limits import MAX_DEPTH
-from sim.scenario.loading import load_scenario, read_toml
-from sim.scenario.loading import validate as validate_scenario
-from sim.scenario.paths import parse_value
+from sim.report.charts import draw_sequence
+from sim.scenario import catalog
+from sim.scenario.catalog import default_scenario, shipped_folder, shipped_scenarios
+from sim.scenario.errors import ScenarioError, printable
+from sim.scenario.loading import load_scenario
+from sim.scenario.paths import parse_sweep
 from sim.scenario.schema import Scenario
 from sim.study.executors import ExecutorUnavailable, StudyOptionError
 from sim.study.files import (
     DamagedResults,
-    atomic_path,
     out_directory_problem,
     read_tables,
     read_trace,
+    row_key,
     write_results,
 )
 from sim.study.journal import StudyMismatch
@@ -93,70 +91,13 @@ GroupOpt = Annotated[
 ]
 
 
-def shipped_folder() -> Path:
-    """The folder of the scenarios shipped with the package (``scenarios/``)."""
-    return Path(str(resources.files("sim") / "scenarios"))
-
-
-def default_scenario() -> Path:
-    """The built-in comparison (shipped as ``scenarios/default.toml``)."""
-    return shipped_folder() / "default.toml"
-
-
-@dataclass(frozen=True)
-class Shipped:
-    """A scenario shipped with the package: its ``name``, file and ``description`` as the
-    file states them (read without validating, so that a broken file still lists)."""
-
-    name: str
-    path: Path
-    description: str
-
-
-def shipped_scenarios() -> list[Shipped]:
-    """Every shipped scenario, by file name."""
-    found = []
-    for path in sorted(shipped_folder().glob("*.toml")):
-        try:
-            raw = read_toml(path)
-        except ScenarioError as exc:
-            found.append(Shipped(path.stem, path, f"(unreadable: {exc})"))
-            continue
-        name, description = raw.get("name"), raw.get("description", "")
-        found.append(
-            Shipped(
-                name if isinstance(name, str) and name else path.stem,
-                path,
-                " ".join(description.split()) if isinstance(description, str) else "",
-            )
-        )
-    return found
-
-
 def resolve_scenario(given: Path) -> Path:
-    """A scenario argument as a file: a path that exists wins; otherwise the shipped scenario
-    of that file stem, ``name`` or file name; otherwise, if it looks like a path, the path
-    itself (loading it then says what is wrong). Anything else is an unknown name (exit 2)."""
-    if given.exists():
-        return given
-    text = str(given)
-    shipped = shipped_scenarios()
-    for match in (
-        lambda s: s.path.stem == text,
-        lambda s: s.name == text,
-        lambda s: s.path.name == text,
-    ):
-        for scenario in shipped:
-            if match(scenario):
-                return scenario.path
-    if given.suffix == ".toml" or len(given.parts) > 1:
-        return given
-    names = ", ".join(s.path.stem for s in shipped) or "none"
-    raise _error(
-        f"{text!r} is neither a scenario file nor a shipped scenario; shipped scenarios: "
-        f"{names} (dsim list describes them)",
-        2,
-    )
+    """A scenario argument as a file (see :func:`sim.scenario.catalog.find`); an unknown name
+    exits with code 2."""
+    try:
+        return catalog.find(given)
+    except catalog.UnknownScenario as exc:
+        raise _error(str(exc), 2) from None
 
 
 SetOpt = Annotated[
@@ -227,26 +168,6 @@ def _error(message: str, code: int) -> typer.Exit:
     text = "\n".join(printable(line) for line in message.split("\n"))
     err_console.print(Text("error: ", style="bold red") + Text(text), highlight=False)
     return typer.Exit(code)
-
-
-def _parse_sweep(texts: list[str]) -> dict[str, list[Any]]:
-    """``--sweep KEY=V1,V2,...``: values as TOML would read them, or plain strings."""
-    table: dict[str, list[Any]] = {}
-    for text in texts:
-        key, sep, values = text.partition("=")
-        if not sep or not key.strip() or not values.strip():
-            raise ScenarioError("--sweep", [Problem(text, "expected KEY=VALUE,VALUE,...")])
-        try:
-            try:
-                parsed = tomllib.loads(f"v = [{values}]")["v"]
-            except tomllib.TOMLDecodeError:
-                parsed = [parse_value(v.strip()) for v in values.split(",")]
-        except (RecursionError, ValueError):
-            raise ScenarioError(
-                "--sweep", [Problem(key.strip(), f"values nested deeper than {MAX_DEPTH} levels")]
-            ) from None
-        table[key.strip()] = parsed
-    return table
 
 
 def _parse_replications(text: str | None) -> int | Literal["auto"] | None:
@@ -346,14 +267,11 @@ def run_command(
             2,
         )
     try:
-        table = {**loaded.sweep, **_parse_sweep(sweep or [])}
-        if table != loaded.sweep:
-            loaded = validate_scenario(
-                {**loaded.model_dump(mode="python"), "sweep": table}, source=str(scenario)
-            )
+        extra = parse_sweep(sweep or [])
         with reporter(loaded.name, quiet) as progress:
             results = run_study(
                 loaded,
+                {**loaded.sweep, **extra} if extra else None,
                 replications=count,
                 seed=seed,
                 jobs=jobs,
@@ -426,7 +344,7 @@ def _check_format(fmt: str) -> str:
 def _draw(
     tables: dict[str, pd.DataFrame], directory: Path, fmt: str, group: str | None
 ) -> list[Path]:
-    key = "approach" if "approach" in tables["summary"].columns else "group"
+    key = row_key(tables["summary"])
     groups = list(dict.fromkeys(tables["summary"][key]))
     if group is not None and key == "group" and group not in groups:
         raise _error(
@@ -559,7 +477,12 @@ def explain(
         if wanted:
             _representatives(trace, kind, directory)
     if diagram:
-        path = _sequence(directory, trace, point, chosen, message, start, end, fmt)
+        try:
+            path = draw_sequence(directory, trace, point, chosen, message, start, end, fmt)
+        except OSError as exc:
+            raise _error(
+                f"cannot write the diagram into {directory}/diagrams: {_reason(exc)}", 2
+            ) from None
         out_console.print(f"  diagram: {path}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -621,65 +544,6 @@ def _representatives(trace: pd.DataFrame, kind: str, directory: Path) -> None:
             highlight=False,
             markup=False,
         )
-
-
-def _sequence(
-    directory: Path,
-    trace: pd.DataFrame,
-    point: dict[str, Any],
-    chosen: dict[str, str],
-    message: int | None,
-    start: float | None,
-    end: float | None,
-    fmt: str,
-) -> Path:
-    """Draw a sequence diagram of one point's run into ``DIR/diagrams``; return its path.
-    ``point`` tells the point apart from the others left after the ``--at`` choices
-    (``chosen``); both name it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from sim.report import plots
-
-    rows = trace
-    for column, value in point.items():
-        rows = rows[rows[column] == value]
-    named = {**chosen, **point}
-    faults = _faults_of(directory, named)
-    what = f"message {message}" if message is not None else f"{start:g} s to {end:g} s"
-    where = ", ".join(f"{k}={v}" for k, v in named.items())
-    title = f"What happened to {what}" + (f" ({where})" if where else "")
-    lanes = rows["component"].nunique()
-    fig = plt.figure(figsize=(max(7.0, 1.5 * lanes + 3), 7.5), layout="constrained")
-    plots.sequence_diagram(rows, message, start, end, ax=fig.subplots(), title=title, faults=faults)
-    stem = f"message-{message}" if message is not None else f"slice-{start:g}-{end:g}"
-    if named:
-        stem += "-" + "-".join(plots.safe_name(f"{k}={v}") for k, v in named.items())
-    path = directory / "diagrams" / f"{stem}.{fmt}"
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
-    except OSError as exc:
-        raise _error(f"cannot write the diagram to {path}: {_reason(exc)}", 2) from None
-    finally:
-        plt.close(fig)
-    return path
-
-
-def _faults_of(directory: Path, named: dict[str, Any]) -> pd.DataFrame | None:
-    """The fault windows of replication 0 at ``point`` from ``faults.csv`` (None if unreadable:
-    the diagram is drawn without them)."""
-    try:
-        faults = read_tables(directory, ("faults",))["faults"]
-    except DamagedResults:
-        return None
-    faults = faults[faults["replication"] == 0]
-    for column, value in named.items():
-        if column in faults.columns:
-            faults = faults[[words.same(v, str(value)) for v in faults[column]]]
-    return faults
 
 
 @contextmanager

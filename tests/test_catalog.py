@@ -18,8 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 import sim
-import sim.cli
-from sim.cli import app, shipped_folder, shipped_scenarios
+import sim.scenario.catalog
+from sim.cli import app
+from sim.scenario.catalog import shipped_folder, shipped_scenarios
 
 runner = CliRunner(env={"COLUMNS": "300"})
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -253,7 +254,7 @@ def test_a_path_that_exists_wins_and_names_match_by_stem_or_name(tmp_path, monke
     folder = tmp_path / "shipped"
     folder.mkdir()
     (folder / "stem.toml").write_text(TINY.format(name="inner-name"))
-    monkeypatch.setattr(sim.cli, "shipped_folder", lambda: folder)
+    monkeypatch.setattr(sim.scenario.catalog, "shipped_folder", lambda: folder)
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -16,9 +16,10 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure
 
 from sim import plots
-from sim.cli import app, default_scenario
+from sim.cli import app
 from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
+from sim.scenario.catalog import default_scenario
 from sim.study.files import read_tables
 
 CHARTS = [

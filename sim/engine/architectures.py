@@ -29,17 +29,19 @@ from typing import Any
 import numpy as np
 
 from sim.engine.clock import Clock
-from sim.engine.faults import Crashable, FaultInjector
+from sim.engine.faults import Crashable, FaultInjector, crash_window
+from sim.engine.figures import describe
 from sim.engine.producer import arrival_times
 from sim.engine.simulation import Simulation
 from sim.engine.streams import exponential_unit, generator, sampler, uniform
 from sim.engine.timeline import quantile_function
+from sim.registry.approaches import APPROACHES
+from sim.registry.base import load
 from sim.registry.figures import ARCHITECTURE_FIGURES as APPROACH_FIGURES
 from sim.scenario.limits import event_budget
 from sim.scenario.schema import (
     Constant,
     ConsumerGroup,
-    Exponential,
     Scenario,
     Service,
     Workload,
@@ -116,7 +118,8 @@ class Comparison:
         self.approach = approach
         self.horizon = scenario.duration + scenario.drain
         self.delivery: Simulation | None = None
-        if approach == "event-driven":
+        self._handle = load(APPROACHES[approach].implementation)
+        if APPROACHES[approach].through_broker:
             self.delivery = Simulation(event_scenario(scenario), seed)
             self.clock = self.delivery.clock
         else:
@@ -126,7 +129,7 @@ class Comparison:
         self.requests = _Requests(len(self.services))
         self.faults = FaultInjector(self.clock, self.horizon)
         self._outages()
-        self._messages: dict[int, int] = {}
+        self.messages: dict[int, int] = {}
 
     def _outages(self) -> None:
         """Service outages, from the same streams in every approach; downstream of the event
@@ -141,21 +144,7 @@ class Comparison:
             else:
                 members = [self.services[index]]
 
-            def fail(until: float, members: list[Any] = members) -> None:
-                for member in members:
-                    member.fail(until)
-
-            if fault.scheduled:
-                self.faults.scheduled(fault.target, "crash", fault.at, fault.duration, fail)  # type: ignore[arg-type]
-            else:
-                rng = generator(self.seed, f"fault:{k}:{fault.target}")
-                self.faults.random(
-                    fault.target,
-                    "crash",
-                    sampler(Exponential(mean=fault.mtbf), rng),  # type: ignore[arg-type]
-                    sampler(Exponential(mean=fault.mttr), rng),
-                    fail,
-                )  # type: ignore[arg-type]
+            self.faults.inject(k, fault, self.seed, crash_window(members))
 
     # --- the run ---------------------------------------------------------------------------
 
@@ -165,88 +154,13 @@ class Comparison:
         for t in arrival_times(workload, self.scenario.duration, draws):
             self.clock.schedule(t, self._arrive)
         if self.delivery is not None:
-            for c, members in zip(
-                self.delivery.scenario.consumers, self.delivery.instances, strict=True
-            ):
-                for inst in members:
-                    self.clock.schedule(c.join_at, self.delivery.pattern.join, inst)
+            self.delivery.schedule_joins()
         self.clock.run(self.horizon, max_events=event_budget(self.scenario))
         return self._figures()
 
     def _arrive(self, _: object) -> None:
         request = self.requests.new(self.clock.now)
-        handler = {
-            "chain": self._chain,
-            "orchestration": self._orchestrate,
-            "event-driven": self._publish,
-        }[self.approach]
-        self.clock.process(handler(request))
-
-    def _chain(self, r: int) -> Generator[Any, Any, None]:
-        req, clock = self.requests, self.clock
-        changed: list[int] = []
-        for i, service in enumerate(self.services):
-            ok, wait, applied = service.call()
-            yield clock.timeout(wait)
-            if applied:
-                changed.append(i)
-                req.applied[r][i] = True
-            if not ok:
-                if self.arch.compensate:
-                    for j in reversed(changed):
-                        yield clock.timeout(self.services[j].undo())
-                        req.applied[r][j] = False
-                req.answered[r] = clock.now
-                return
-        req.answered[r] = req.agreed[r] = clock.now
-        req.ok[r] = True
-
-    def _orchestrate(self, r: int) -> Generator[Any, Any, None]:
-        req, clock = self.requests, self.clock
-        answers = [service.call() for service in self.services]
-        yield clock.timeout(max(wait for _, wait, _ in answers))
-        failed = []
-        for i, (ok, _, applied) in enumerate(answers):
-            req.applied[r][i] = applied
-            if not ok:
-                failed.append(i)
-        denied = [i for i in failed if self.arch.require == "all" or self.services[i].critical]
-        if denied:
-            if self.arch.compensate:
-                undone = [i for i, done in enumerate(req.applied[r]) if done]
-                if undone:
-                    yield clock.timeout(max(self.services[i].undo() for i in undone))
-                    for i in undone:
-                        req.applied[r][i] = False
-            req.answered[r] = clock.now
-            return
-        req.answered[r] = clock.now
-        req.ok[r] = True
-        while failed:  # repair the non-critical failures in the background
-            yield clock.timeout(self.arch.repair_interval)
-            still = []
-            for i in failed:
-                ok, _, applied = self.services[i].call()
-                if applied:
-                    req.duplicates += req.applied[r][i]  # it had applied a call that timed out
-                    req.applied[r][i] = True
-                if not ok:
-                    still.append(i)
-            failed = still
-        req.agreed[r] = clock.now
-
-    def _publish(self, r: int) -> Generator[Any, Any, None]:
-        req, clock = self.requests, self.clock
-        ok, wait, applied = self.services[0].call()
-        yield clock.timeout(wait)
-        req.answered[r] = clock.now
-        req.ok[r] = ok
-        if applied:
-            req.applied[r][0] = True
-            assert self.delivery is not None
-            m = self.delivery.producers[0].emit()
-            if m is not None:
-                self._messages[r] = m
+        self.clock.process(self._handle(self, request))
 
     # --- figures -----------------------------------------------------------------------------
 
@@ -273,11 +187,11 @@ class Comparison:
             "requests": n,
             "succeeded": int(ok.sum()),
             "success_rate": float(ok.mean()) if n else 0.0,
-            **_describe("user_latency", user, ("p50", "p90", "p99")),
+            **describe("user_latency", user, ("p50", "p90", "p99")),
             "inconsistent": int(inconsistent.sum()),
             "inconsistent_rate": float(inconsistent.mean()) if n else 0.0,
             "unsettled": int(unsettled.sum()),
-            **_describe("agree_time", agree, ("p50", "p99")),
+            **describe("agree_time", agree, ("p50", "p99")),
             "duplicates": int(duplicates),
         }
         windows = list(self.faults.windows)
@@ -295,7 +209,7 @@ class Comparison:
             ledger.group_facts(g, c.name) for g, c in enumerate(self.delivery.scenario.consumers)
         ]
         duplicates = 0
-        for r, m in self._messages.items():
+        for r, m in self.messages.items():
             pending = False
             last = start[r]
             for g, out in enumerate(outcomes, start=1):
@@ -311,23 +225,11 @@ class Comparison:
         return agreed, unsettled, applied, duplicates
 
 
-def _describe(prefix: str, values: np.ndarray, quantiles: tuple[str, ...]) -> dict[str, float]:
-    levels = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
-    if len(values) == 0:
-        return {f"{prefix}_mean": math.nan, **{f"{prefix}_{q}": math.nan for q in quantiles}}
-    qs = np.quantile(values, [levels[q] for q in quantiles])
-    return {
-        f"{prefix}_mean": float(values.mean()),
-        **{f"{prefix}_{q}": float(v) for q, v in zip(quantiles, qs, strict=True)},
-    }
-
-
 def event_scenario(scenario: Scenario) -> Scenario:
     """The broker model of the event-driven approach: the first service publishes (when the
     comparison says so, not by its own arrivals), every other service is a consumer group."""
     assert scenario.architecture is not None
-    workload = scenario.workload
-    peak = max([workload.rate, *(s.rate for s in workload.spikes)]) * workload.producers
+    peak = scenario.workload.peak_rate
     groups = [
         ConsumerGroup(
             name=s.name,
@@ -364,3 +266,75 @@ def compare(scenario: Scenario, seed: int) -> dict[str, Any]:
             "agree": quantile_function(result["agree"]),
         }
     return {"rows": rows, "windows": windows, "latency": latency}
+
+
+def chain(c: Comparison, r: int) -> Generator[Any, Any, None]:
+    """The services are called one after another; one failure fails the request."""
+    req, clock = c.requests, c.clock
+    changed: list[int] = []
+    for i, service in enumerate(c.services):
+        ok, wait, applied = service.call()
+        yield clock.timeout(wait)
+        if applied:
+            changed.append(i)
+            req.applied[r][i] = True
+        if not ok:
+            if c.arch.compensate:
+                for j in reversed(changed):
+                    yield clock.timeout(c.services[j].undo())
+                    req.applied[r][j] = False
+            req.answered[r] = clock.now
+            return
+    req.answered[r] = req.agreed[r] = clock.now
+    req.ok[r] = True
+
+
+def orchestration(c: Comparison, r: int) -> Generator[Any, Any, None]:
+    """An orchestrator calls every service at once; the user waits for the slowest answer."""
+    req, clock = c.requests, c.clock
+    answers = [service.call() for service in c.services]
+    yield clock.timeout(max(wait for _, wait, _ in answers))
+    failed = []
+    for i, (ok, _, applied) in enumerate(answers):
+        req.applied[r][i] = applied
+        if not ok:
+            failed.append(i)
+    denied = [i for i in failed if c.arch.require == "all" or c.services[i].critical]
+    if denied:
+        if c.arch.compensate:
+            undone = [i for i, done in enumerate(req.applied[r]) if done]
+            if undone:
+                yield clock.timeout(max(c.services[i].undo() for i in undone))
+                for i in undone:
+                    req.applied[r][i] = False
+        req.answered[r] = clock.now
+        return
+    req.answered[r] = clock.now
+    req.ok[r] = True
+    while failed:  # repair the non-critical failures in the background
+        yield clock.timeout(c.arch.repair_interval)
+        still = []
+        for i in failed:
+            ok, _, applied = c.services[i].call()
+            if applied:
+                req.duplicates += req.applied[r][i]  # it had applied a call that timed out
+                req.applied[r][i] = True
+            if not ok:
+                still.append(i)
+        failed = still
+    req.agreed[r] = clock.now
+
+
+def event_driven(c: Comparison, r: int) -> Generator[Any, Any, None]:
+    """The first service applies the change, answers the user and publishes one event."""
+    req, clock = c.requests, c.clock
+    ok, wait, applied = c.services[0].call()
+    yield clock.timeout(wait)
+    req.answered[r] = clock.now
+    req.ok[r] = ok
+    if applied:
+        req.applied[r][0] = True
+        assert c.delivery is not None
+        m = c.delivery.producers[0].emit()
+        if m is not None:
+            c.messages[r] = m

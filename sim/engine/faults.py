@@ -8,12 +8,15 @@ recorded so charts can shade it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from sim.engine.clock import Clock
-from sim.engine.streams import Sampler
+from sim.engine.streams import Sampler, generator, sampler
+from sim.scenario.schema import Exponential, Fault
 
 
 class Crashable:
@@ -99,12 +102,25 @@ class FaultInjector:
         self,
         target: str,
         kind: str,
-        time_to_failure: Sampler,
-        time_to_repair: Sampler,
+        mtbf: float,
+        mttr: float,
+        rng: np.random.Generator,
         apply: Callable[[float], None],
     ) -> None:
-        """Windows that keep coming: up for ``time_to_failure()``, down for ``time_to_repair()``."""
-        self.clock.process(self._random(target, kind, time_to_failure, time_to_repair, apply))
+        """Windows that keep coming: up for an exponential time of mean ``mtbf``, then down for
+        one of mean ``mttr`` (both drawn from ``rng``)."""
+        ttf = sampler(Exponential(mean=mtbf), rng)
+        ttr = sampler(Exponential(mean=mttr), rng)
+        self.clock.process(self._random(target, kind, ttf, ttr, apply))
+
+    def inject(self, k: int, fault: Fault, seed: int, apply: Callable[[float], None]) -> None:
+        """The windows of the scenario's ``k``-th fault on its target (``apply(end)`` opens
+        one): at its scheduled time, or at random times from the fault's own stream."""
+        if fault.at is not None and fault.duration is not None:
+            self.scheduled(fault.target, fault.kind, fault.at, fault.duration, apply)
+        elif fault.mtbf is not None and fault.mttr is not None:
+            rng = generator(seed, f"fault:{k}:{fault.target}")
+            self.random(fault.target, fault.kind, fault.mtbf, fault.mttr, rng, apply)
 
     def _random(
         self, target: str, kind: str, ttf: Sampler, ttr: Sampler, apply: Callable[[float], None]
@@ -122,6 +138,21 @@ def partition_window(clock: Clock, links: list[Any]) -> Callable[[float], None]:
     def apply(end: float) -> None:
         for link in links:
             link.partition(True)
-        clock.schedule(end - clock.now, lambda _: [link.partition(False) for link in links])
+
+        def close(_: object) -> None:
+            for link in links:
+                link.partition(False)
+
+        clock.schedule(end - clock.now, close)
+
+    return apply
+
+
+def crash_window(members: Sequence[Crashable]) -> Callable[[float], None]:
+    """``apply(end)`` for a crash: every one of ``members`` is down until ``end``."""
+
+    def apply(end: float) -> None:
+        for member in members:
+            member.fail(end)
 
     return apply

@@ -97,14 +97,17 @@ class RunFacts:
     """The :data:`SHARED_COUNTS` (a missing one is undefined: NaN)."""
 
 
-def describe(prefix: str, values: np.ndarray) -> dict[str, float]:
-    """``<prefix>_mean`` and ``<prefix>_<percentile>`` of ``values`` (NaN when empty)."""
+def describe(
+    prefix: str, values: np.ndarray, percentiles: Sequence[str] = tuple(PERCENTILES)
+) -> dict[str, float]:
+    """``<prefix>_mean`` and ``<prefix>_<percentile>`` (``p50``, ``p99`` ...) of ``values``
+    (NaN when there are none)."""
     if len(values) == 0:
-        return {f"{prefix}_mean": math.nan, **{f"{prefix}_{q}": math.nan for q in PERCENTILES}}
-    qs = np.quantile(values, list(PERCENTILES.values()))
+        return {f"{prefix}_mean": math.nan, **{f"{prefix}_{q}": math.nan for q in percentiles}}
+    qs = np.quantile(values, [PERCENTILES[q] for q in percentiles])
     return {
         f"{prefix}_mean": float(values.mean()),
-        **{f"{prefix}_{q}": float(v) for q, v in zip(PERCENTILES, qs, strict=True)},
+        **{f"{prefix}_{q}": float(v) for q, v in zip(percentiles, qs, strict=True)},
     }
 
 

@@ -12,7 +12,6 @@ pending timer at the earliest live deadline is enough. Retries still happen at e
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Iterator
 
@@ -28,22 +27,6 @@ from sim.registry.semantics import Semantics
 from sim.scenario.schema import Delivery, Workload
 
 
-def rate_segments(workload: Workload, duration: float) -> list[tuple[float, float, float]]:
-    """The arrival rate as ``(start, end, rate)`` pieces covering ``[0, duration)``.
-
-    A spike replaces the base rate while it lasts; where spikes overlap the highest rate holds.
-    """
-    cuts = {0.0, duration}
-    for s in workload.spikes:
-        cuts.update(t for t in (s.at, s.at + s.duration) if 0.0 < t < duration)
-    points = sorted(cuts)
-    segments = []
-    for start, end in itertools.pairwise(points):
-        rates = [s.rate for s in workload.spikes if s.at <= start < s.at + s.duration]
-        segments.append((start, end, max(rates) if rates else workload.rate))
-    return segments
-
-
 def arrival_times(
     workload: Workload, duration: float, interarrival: Sampler, phase: float = 0.0
 ) -> Iterator[float]:
@@ -54,7 +37,7 @@ def arrival_times(
     one second gives exactly 10 messages. Poisson arrivals restart at each rate change (the
     process is memoryless).
     """
-    for start, end, rate in rate_segments(workload, duration):
+    for start, end, rate in workload.rate_segments(duration):
         if rate <= 0:
             continue
         k, t = 0, start

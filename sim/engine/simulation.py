@@ -17,7 +17,13 @@ import pandas as pd
 from sim.engine.broker import Broker
 from sim.engine.clock import Clock
 from sim.engine.consumer import ConsumerInstance
-from sim.engine.faults import FaultInjector, FaultWindow, partition_window
+from sim.engine.faults import (
+    Crashable,
+    FaultInjector,
+    FaultWindow,
+    crash_window,
+    partition_window,
+)
 from sim.engine.figures import (
     RunFacts,
     check,
@@ -35,7 +41,7 @@ from sim.engine.trace import DELIVERED, LOST, PENDING, Event, Tracer
 from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
 from sim.scenario.limits import event_budget
-from sim.scenario.schema import Exponential, Scenario
+from sim.scenario.schema import Scenario
 
 
 @dataclass
@@ -176,57 +182,50 @@ class Simulation:
                 "consume_ack": self.consume_ack,
             }[rest]
             return partition_window(self.clock, links)
+        members: list[Crashable]
         if kind == "broker":
-            members: list[Any] = [self.broker]
+            members = [self.broker]
         elif kind == "producer":
-            members = self.producers if not rest else [self.producers[int(rest)]]
+            members = list(self.producers) if not rest else [self.producers[int(rest)]]
         else:
             name, _, index = rest.partition(":")
             g = next(i for i, c in enumerate(self.scenario.consumers) if c.name == name)
-            members = self.instances[g] if not index else [self.instances[g][int(index)]]
-
-        def fail(until: float) -> None:
-            for member in members:
-                member.fail(until)
-
-        return fail
+            members = list(self.instances[g]) if not index else [self.instances[g][int(index)]]
+        return crash_window(members)
 
     def _inject_faults(self) -> None:
-        for k, f in enumerate(self.scenario.faults):
-            apply = self._apply(f.target)
-            if f.scheduled:
-                self.faults.scheduled(f.target, f.kind, f.at, f.duration, apply)  # type: ignore[arg-type]
-            else:
-                rng = self._rng(f"fault:{k}:{f.target}")
-                self.faults.random(
-                    f.target,
-                    f.kind,
-                    sampler(Exponential(mean=f.mtbf), rng),
-                    sampler(Exponential(mean=f.mttr), rng),
-                    apply,
-                )
+        for k, fault in enumerate(self.scenario.faults):
+            self.faults.inject(k, fault, self.seed, self._apply(fault.target))
         for c, members in zip(self.scenario.consumers, self.instances, strict=True):
             if c.mtbf == float("inf"):
                 continue
             for inst in members:
                 name = f"consumer:{c.name}:{inst.index}"
                 rng = self._rng(f"{name}:failures")
-                self.faults.random(
-                    name,
-                    "crash",
-                    sampler(Exponential(mean=c.mtbf), rng),
-                    sampler(Exponential(mean=c.mttr), rng),
-                    inst.fail,
-                )
+                self.faults.random(name, "crash", c.mtbf, c.mttr, rng, inst.fail)
+
+    def schedule_joins(self) -> None:
+        """Every consumer instance joins at its group's ``join_at`` (if within the run)."""
+        for c, members in zip(self.scenario.consumers, self.instances, strict=True):
+            if c.join_at < self.horizon:
+                for inst in members:
+                    self.clock.schedule(c.join_at, self.pattern.join, inst)
 
     def run(self, timeline: bool = False) -> RunResult:
         """Run to ``duration + drain``; ``timeline`` also samples the system over time."""
         clock = self.clock
-        recorder = Timeline(self) if timeline else None
-        for c, members in zip(self.scenario.consumers, self.instances, strict=True):
-            if c.join_at < self.horizon:
-                for inst in members:
-                    clock.schedule(c.join_at, self.pattern.join, inst)
+        recorder = None
+        if timeline:
+            broker = self.broker
+            recorder = Timeline(
+                clock,
+                self.horizon,
+                self.scenario.timeline_step,
+                lambda: len(broker.queue) + len(broker.in_service),
+                self.pattern,
+                len(self.scenario.consumers),
+            )
+        self.schedule_joins()
         for p in self.producers:
             p.start()
         clock.run(until=self.horizon, max_events=event_budget(self.scenario))
@@ -235,7 +234,8 @@ class Simulation:
             self._trace_outcomes(result)
             result.trace = self.tracer.frame()
         if recorder is not None:
-            result.timeline = recorder.table(result.facts)
+            duplicated_at = [np.frombuffer(times) for times in self.ledger.duplicated_at]
+            result.timeline = recorder.table(result.facts, duplicated_at)
         return result
 
     # --- SPEC section 2 ----------------------------------------------------------------------

@@ -9,14 +9,14 @@ time of the lost message (when it is known to be lost is only the end of the run
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from sim.engine.figures import RunFacts
-    from sim.engine.simulation import Simulation
+from sim.engine.clock import Clock
+from sim.engine.figures import RunFacts
+from sim.engine.shapes import Pattern
 
 SAMPLES = 200
 """Samples in a run when the scenario leaves ``timeline_step`` at 0."""
@@ -25,31 +25,41 @@ SAMPLES = 200
 class Timeline:
     """Samples of the broker and the groups, taken by a process on the simulation clock."""
 
-    def __init__(self, simulation: Simulation):
-        self.sim = simulation
-        scenario = simulation.scenario
-        horizon = simulation.horizon
-        self.step = scenario.timeline_step or (horizon / SAMPLES if horizon > 0 else 1.0)
+    def __init__(
+        self,
+        clock: Clock,
+        horizon: float,
+        step: float,
+        queue: Callable[[], int],
+        pattern: Pattern,
+        groups: int,
+    ):
+        """Sample every ``step`` seconds (0: a 200th of ``horizon``) the broker's publish
+        queue (``queue()``: waiting and in service) and what ``pattern`` holds."""
+        self.clock = clock
+        self.step = step or (horizon / SAMPLES if horizon > 0 else 1.0)
+        self._queue = queue
+        self._pattern = pattern
         self.samples: dict[str, list[float]] = {"time": [], "broker_queue": [], "backlog": []}
-        self.lags: list[list[int]] = [[] for _ in scenario.consumers]
+        self.lags: list[list[int]] = [[] for _ in range(groups)]
         if horizon > 0:
-            simulation.clock.process(self._sample())
+            clock.process(self._sample())
 
     def _sample(self) -> Generator[Any, Any, None]:
-        sim = self.sim
+        clock, pattern = self.clock, self._pattern
         while True:
-            yield sim.clock.timeout(self.step)
-            self.samples["time"].append(sim.clock.now)
-            self.samples["broker_queue"].append(len(sim.broker.queue) + len(sim.broker.in_service))
-            self.samples["backlog"].append(sim.pattern.unconsumed)
+            yield clock.timeout(self.step)
+            self.samples["time"].append(clock.now)
+            self.samples["broker_queue"].append(self._queue())
+            self.samples["backlog"].append(pattern.unconsumed)
             for g, lags in enumerate(self.lags):
-                lags.append(sim.pattern.lag(g))
+                lags.append(pattern.lag(g))
 
-    def table(self, run: RunFacts) -> dict[str, list[Any]]:
-        """Columns: group, time, the samples, and per step rates and cumulative counts."""
+    def table(self, run: RunFacts, duplicated_at: list[np.ndarray]) -> dict[str, list[Any]]:
+        """Columns: group, time, the samples, and per step rates and cumulative counts;
+        ``duplicated_at``: per group, when each duplicate was applied."""
         times = np.asarray(self.samples["time"])
         edges = np.concatenate([[0.0], times])
-        ledger = self.sim.ledger
         columns: dict[str, list[Any]] = {
             k: []
             for k in (
@@ -69,7 +79,7 @@ class Timeline:
         for g, out in enumerate(run.groups):
             delivered = _count(out.first_effect[out.delivered], edges) / self.step
             lost = np.cumsum(_count(created[out.lost], edges))
-            duplicates = np.cumsum(_count(np.frombuffer(ledger.duplicated_at[g]), edges))
+            duplicates = np.cumsum(_count(duplicated_at[g], edges))
             columns["group"] += [out.name] * len(times)
             columns["time"] += times.tolist()
             columns["produced_per_s"] += produced.tolist()

@@ -35,11 +35,10 @@ from sim.report.delivery_charts import (
     system_legend,
     throughput,
 )
-from sim.report.styles import (
-    approaches_of,
-    semantics_colour,
-    systems_of,
-)
+from sim.report.explain import same
+from sim.report.sequence import sequence_diagram
+from sim.report.styles import approaches_of, semantics_colour, systems_of
+from sim.study.files import DamagedResults, atomic_path, read_tables, row_key
 
 
 def _figure(columns: int, rows: int = 1, width: float = 6.0, height: float = 4.2) -> Figure:
@@ -53,7 +52,7 @@ def draw_all(
     ``latency``, ``timeline``, ``faults`` (as written to the result files)."""
     out.mkdir(parents=True, exist_ok=True)
     summary, runs = tables["summary"], tables["runs"]
-    if "approach" in summary.columns:
+    if row_key(summary) == "approach":
         return draw_architectures(tables, out, fmt)
     sweep = sweep_columns(summary)
     name = str(summary["scenario"].iloc[0])
@@ -226,3 +225,52 @@ def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "p
 def safe_name(text: str) -> str:
     """``text`` as part of a file name."""
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def draw_sequence(
+    directory: Path,
+    trace: pd.DataFrame,
+    point: dict[str, Any],
+    chosen: dict[str, str],
+    message: int | None,
+    start: float | None,
+    end: float | None,
+    fmt: str = "png",
+) -> Path:
+    """Draw a sequence diagram of one point's run (of ``message``, or of ``start`` to
+    ``end``) into ``DIR/diagrams`` and return its path. ``point`` tells the point apart from
+    the others left after the reader's ``chosen`` ``--at`` values; both name it. The fault
+    windows of that run come from ``faults.csv`` (the diagram is drawn without them when it
+    cannot be read)."""
+    rows = trace
+    for column, value in point.items():
+        rows = rows[rows[column] == value]
+    named = {**chosen, **point}
+    faults = _faults_at(directory, named)
+    what = f"message {message}" if message is not None else f"{start:g} s to {end:g} s"
+    where = ", ".join(f"{k}={v}" for k, v in named.items())
+    title = f"What happened to {what}" + (f" ({where})" if where else "")
+    lanes = rows["component"].nunique()
+    fig = Figure(figsize=(max(7.0, 1.5 * lanes + 3), 7.5), layout="constrained")
+    sequence_diagram(rows, message, start, end, ax=fig.subplots(), title=title, faults=faults)
+    stem = f"message-{message}" if message is not None else f"slice-{start:g}-{end:g}"
+    if named:
+        stem += "-" + "-".join(safe_name(f"{k}={v}") for k, v in named.items())
+    path = directory / "diagrams" / f"{stem}.{fmt}"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
+    return path
+
+
+def _faults_at(directory: Path, named: dict[str, Any]) -> pd.DataFrame | None:
+    """The fault windows of replication 0 at a point, from ``faults.csv`` (None when it cannot
+    be read)."""
+    try:
+        faults = read_tables(directory, ("faults",))["faults"]
+    except DamagedResults:
+        return None
+    faults = faults[faults["replication"] == 0]
+    for column, value in named.items():
+        if column in faults.columns:
+            faults = faults[[same(v, str(value)) for v in faults[column]]]
+    return faults

@@ -30,7 +30,7 @@ from sim.report.styles import (
     semantics_colour,
     systems_of,
 )
-from sim.study.results import KEYS
+from sim.study.files import KEYS
 from sim.study.stats import t_interval
 
 

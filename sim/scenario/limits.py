@@ -3,7 +3,6 @@ memory, is refused up front rather than left to run for days."""
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -89,16 +88,8 @@ def _encodable(text: str) -> bool:
 
 def expected_messages(s: Scenario) -> float:
     """Messages the producers are expected to create in one replication."""
-    w, duration = s.workload, s.duration
-    cuts = {0.0, duration}
-    for spike in w.spikes:
-        cuts.update(t for t in (spike.at, spike.at + spike.duration) if 0.0 < t < duration)
-    points = sorted(cuts)
-    total = 0.0
-    for start, end in itertools.pairwise(points):
-        rates = [p.rate for p in w.spikes if p.at <= start < p.at + p.duration]
-        total += (max(rates) if rates else w.rate) * (end - start)
-    return total * w.producers
+    segments = s.workload.rate_segments(s.duration)
+    return sum(rate * (end - start) for start, end, rate in segments) * s.workload.producers
 
 
 def timer_events(s: Scenario) -> list[tuple[float, str, str]]:
@@ -184,8 +175,7 @@ def limit_problems(s: Scenario) -> list[Problem]:
             )
         )
     if s.architecture is not None:
-        w = s.workload
-        peak = max([w.rate, *(p.rate for p in w.spikes)]) * w.producers
+        peak = s.workload.peak_rate
         for i, service in enumerate(s.architecture.services[1:], start=1):
             if service.instances:
                 continue

@@ -18,6 +18,9 @@ from pydantic import (
     ValidationError,
 )
 
+from sim.registry.patterns import PATTERNS
+from sim.registry.presets import PRESETS
+from sim.registry.semantics import SEMANTICS
 from sim.scenario.errors import Problem, ScenarioError, describe_value, problems_from
 from sim.scenario.limits import (
     MAX_DEPTH,
@@ -142,6 +145,7 @@ def _validate(raw: Mapping[str, Any], source: str, limits: bool) -> Scenario:
     shape = shape_problems(raw)
     if shape:
         raise ScenarioError(source, shape)
+    raw = _every_name(raw)
     try:
         scenario = Scenario.model_validate(apply_preset(raw))
     except ValidationError as exc:
@@ -155,6 +159,28 @@ def _validate(raw: Mapping[str, Any], source: str, limits: bool) -> Scenario:
     if problems:
         raise ScenarioError(source, problems)
     return scenario
+
+
+EVERY = "*"
+"""A sweep of a key whose values a registry names (``"delivery.semantics" = "*"``) runs every
+one of them: the default comparison sweeps every semantics and pattern there is."""
+NAMED_BY = {
+    "delivery.semantics": SEMANTICS,
+    "delivery.pattern": PATTERNS,
+    "delivery.preset": PRESETS,
+}
+
+
+def _every_name(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Raw data with each sweep of :data:`EVERY` names replaced by the registry's names."""
+    sweep = raw.get("sweep")
+    if not isinstance(sweep, Mapping):
+        return raw
+    expanded = {
+        key: list(NAMED_BY[key].names) if key in NAMED_BY and values in (EVERY, [EVERY]) else values
+        for key, values in sweep.items()
+    }
+    return {**raw, "sweep": expanded} if expanded != sweep else raw
 
 
 def _sweep_problems(s: Scenario) -> list[Problem]:

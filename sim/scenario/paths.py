@@ -7,6 +7,7 @@ import re
 import tomllib
 from typing import Any
 
+from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.limits import MAX_DEPTH
 from sim.scenario.schema import ConsumerGroup
 
@@ -87,3 +88,23 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         return key.strip(), parse_value(value.strip())
     except ValueError as exc:
         raise ValueError(f"{key.strip()}: {exc}") from None
+
+
+def parse_sweep(texts: list[str]) -> dict[str, list[Any]]:
+    """``--sweep KEY=V1,V2,...``: values as TOML would read them, or plain strings."""
+    table: dict[str, list[Any]] = {}
+    for text in texts:
+        key, sep, values = text.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise ScenarioError("--sweep", [Problem(text, "expected KEY=VALUE,VALUE,...")])
+        try:
+            try:
+                parsed = tomllib.loads(f"v = [{values}]")["v"]
+            except tomllib.TOMLDecodeError:
+                parsed = [parse_value(v.strip()) for v in values.split(",")]
+        except (RecursionError, ValueError):
+            raise ScenarioError(
+                "--sweep", [Problem(key.strip(), f"values nested deeper than {MAX_DEPTH} levels")]
+            ) from None
+        table[key.strip()] = parsed
+    return table

@@ -8,6 +8,7 @@ more than one key are in :mod:`sim.scenario.loading`.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -162,6 +163,26 @@ class Workload(_Model):
     rate: Rate = 100.0
     """Messages per second per producer."""
     spikes: list[Spike] = Field(default_factory=list)
+
+    def rate_segments(self, duration: float) -> list[tuple[float, float, float]]:
+        """The arrival rate per producer as ``(start, end, rate)`` pieces covering
+        ``[0, duration)``: a spike replaces the base rate while it lasts, and where spikes
+        overlap the highest rate holds."""
+        cuts = {0.0, duration}
+        for s in self.spikes:
+            cuts.update(t for t in (s.at, s.at + s.duration) if 0.0 < t < duration)
+        points = sorted(cuts)
+        segments = []
+        for start, end in itertools.pairwise(points):
+            rates = [s.rate for s in self.spikes if s.at <= start < s.at + s.duration]
+            segments.append((start, end, max(rates) if rates else self.rate))
+        return segments
+
+    @property
+    def peak_rate(self) -> float:
+        """The highest rate any producer is ever asked for, times the producers (messages
+        per second): what a downstream service must be sized for."""
+        return max([self.rate, *(s.rate for s in self.spikes)]) * self.producers
 
 
 class Backoff(_Model):
@@ -376,6 +397,21 @@ class Scenario(_Model):
     """``"dotted.key" = [values]`` dimensions, or linked ones: ``[sweep.<name>]`` tables of
     ``"dotted.key" = [values]`` that move in step, with an optional ``label = [...]``."""
 
+    @field_validator("sweep", mode="before")
+    @classmethod
+    def _sweep_entries(cls, value: Any) -> Any:
+        """Each sweep entry is an array of values or a table of linked arrays; anything else
+        is named with what was expected (pydantic would list both union branches)."""
+        if isinstance(value, Mapping):
+            for key, entry in value.items():
+                if not isinstance(entry, list | tuple | Mapping):
+                    raise ValueError(
+                        f'sweep."{key}": expected an array of values, or a table of linked '
+                        f'arrays; got {entry!r} ("*", every name, works for delivery.semantics, '
+                        "delivery.pattern and delivery.preset)"
+                    )
+        return value
+
     def sweep_dimensions(self) -> list[tuple[str, list[tuple[Any, dict[str, Any]]]]]:
         """Each sweep dimension as (column, [(column value, the keys it sets)])."""
         dims = []
@@ -411,7 +447,20 @@ class Scenario(_Model):
             del data["sweep"]
         if self.architecture is not None:
             del data["consumers"]  # made from the services
+        raw = self._raw or {}
+        for name in self._swept_presets():
+            _unpin(data, PRESETS[name].values, raw)
         return _plain(data)  # unset optional keys (no preset, no ack_deadline) are left out
+
+    def _swept_presets(self) -> list[str]:
+        """The presets a sweep of ``delivery.preset`` runs (each point fills its own in)."""
+        return [
+            values["delivery.preset"]
+            for _, options in self.sweep_dimensions()
+            for _, values in options
+            if isinstance(values.get("delivery.preset"), str)
+            and values["delivery.preset"] in PRESETS
+        ]
 
     def to_toml(self) -> str:
         return tomli_w.dumps(_plain(self.resolved()))
@@ -436,6 +485,21 @@ class Scenario(_Model):
         if self._raw is not None:
             duplicate._raw = {**copy.deepcopy(self._raw), **(update or {})}
         return duplicate
+
+
+def _unpin(data: dict[str, Any], preset: Mapping[str, Any], raw: Mapping[str, Any]) -> None:
+    """Leave out of resolved ``data`` what a swept ``preset`` fills in and the scenario does
+    not set itself (``raw``): pinned, it would override the preset at every point."""
+    for key, value in preset.items():
+        if key not in data:
+            continue
+        own = raw.get(key) if isinstance(raw, Mapping) else None
+        if isinstance(value, Mapping) and isinstance(data[key], dict):
+            _unpin(data[key], value, own if isinstance(own, Mapping) else {})
+            if not data[key]:
+                del data[key]
+        elif own is None:
+            del data[key]
 
 
 def _plain(value: Any) -> Any:

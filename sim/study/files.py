@@ -16,8 +16,8 @@ import io
 import json
 import os
 import platform
+import secrets
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,13 +30,18 @@ if TYPE_CHECKING:
 
     from sim.study.results import Results
 
+KEYS = ["scenario", "semantics", "pattern"]
+"""Columns that say which system a row of a result table describes (sweep keys follow)."""
 TRACE = "trace.parquet"
 """The trace of a study run with ``--trace``: every event of replication 0 of every point."""
 TOOL = "delivery-sim"
 """``meta.json``'s ``tool``: what marks a directory as a delivery-sim result directory."""
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+def row_key(table: pd.DataFrame) -> str:
+    """What a row of a result table describes besides its point: a consumer ``group``, or an
+    ``approach`` of an architecture comparison."""
+    return "approach" if "approach" in table.columns else "group"
 
 
 def version() -> str:
@@ -49,16 +54,24 @@ def version() -> str:
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary name beside ``path`` to write to; renamed to ``path`` when the block ends
-    without an error, removed when it does not."""
+    without an error, removed when it does not.
+
+    The temporary file is created with mode 0666 under the process's umask, as ``open()``
+    would make ``path`` itself (``mkstemp`` would make it 0600).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would have made it, not mkstemp's 0600
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -172,7 +185,6 @@ class DamagedResults(ValueError):
 
 TABLES = ("summary", "runs", "latency", "timeline", "faults")
 """The tables the charts are drawn from, one ``<name>.csv`` each."""
-_SYSTEM = ("scenario", "semantics", "pattern")
 _COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "summary": (("figure",), ("n", "mean", "sd", "ci_low", "ci_high")),
     "runs": ((), ("replication", "seed")),
@@ -181,7 +193,7 @@ _COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "faults": (("target", "kind", "origin"), ("replication", "start", "end")),
 }
 """Per table: the text columns and the numeric columns its rows need besides the system
-columns (``scenario, semantics, pattern``) and the row key (``group`` or ``approach``)."""
+columns (:data:`~sim.study.results.KEYS`) and the row key (``group`` or ``approach``)."""
 
 
 def read_tables(directory: Path, names: tuple[str, ...] = TABLES) -> dict[str, pd.DataFrame]:
@@ -200,14 +212,14 @@ def read_tables(directory: Path, names: tuple[str, ...] = TABLES) -> dict[str, p
     for name in names:
         tables[name] = _read_table(directory / f"{name}.csv")
     summary = tables.get("summary")
-    key = "approach" if summary is not None and "approach" in summary.columns else "group"
+    key = row_key(summary) if summary is not None else "group"
     for name, table in tables.items():
         if table.empty and len(table.columns) == 0:
             if name == "timeline" and key == "approach":
                 continue  # an architecture comparison has no timeline
             raise DamagedResults(directory / f"{name}.csv", "no header line")
         text_columns, numbers = _COLUMNS[name]
-        needed = [*_SYSTEM, *text_columns, *numbers]
+        needed = [*KEYS, *text_columns, *numbers]
         if name in ("summary", "runs", "latency"):
             needed.insert(3, key)
         missing = [c for c in needed if c not in table.columns]

@@ -8,9 +8,7 @@ from typing import Any
 import pandas as pd
 
 from sim.scenario import Scenario
-
-KEYS = ["scenario", "semantics", "pattern"]
-"""Columns that say which system a row describes (sweep keys follow them)."""
+from sim.study.files import KEYS
 
 
 @dataclass

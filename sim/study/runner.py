@@ -29,8 +29,9 @@ from sim.engine.timeline import CDF_LEVELS
 from sim.scenario.errors import ScenarioError
 from sim.scenario.schema import Scenario
 from sim.study.executors import StudyOptionError, make_executor
+from sim.study.files import KEYS
 from sim.study.journal import Journal, Part, fingerprint
-from sim.study.results import KEYS, Results
+from sim.study.results import Results
 from sim.study.stats import summarize, t_interval
 
 FAULT_COLUMNS = ["target", "kind", "start", "end", "origin"]
@@ -224,14 +225,19 @@ def _identified(
     frame: pd.DataFrame, name: str, values: dict[str, Any], point: Scenario
 ) -> pd.DataFrame:
     """A point's table with the columns that say which point it is, first."""
-    ident = {
+    ident = {**identity(name, values, point), "replication": 0}
+    return pd.concat([pd.DataFrame(ident, index=frame.index), frame], axis=1)
+
+
+def identity(name: str, values: dict[str, Any], point: Scenario) -> dict[str, Any]:
+    """The columns that say which system and sweep point a row describes (:data:`KEYS`,
+    then the swept columns)."""
+    return {
         "scenario": name,
         "semantics": point.delivery.semantics,
         "pattern": point.delivery.pattern,
         **{k: label(v) for k, v in values.items()},
-        "replication": 0,
     }
-    return pd.concat([pd.DataFrame(ident, index=frame.index), frame], axis=1)
 
 
 def _sequential(
@@ -298,12 +304,7 @@ def _assemble(
     windows: list[dict[str, Any]] = []
     latency, timeline = [], []
     for p, (values, point) in enumerate(points):
-        ident = {
-            "scenario": scenario.name,
-            "semantics": point.delivery.semantics,
-            "pattern": point.delivery.pattern,
-            **{k: label(v) for k, v in values.items()},
-        }
+        ident = identity(scenario.name, values, point)
         for r, s in enumerate(seeds):
             part = done[(p, r)]
             rows += [
