@@ -649,6 +649,7 @@ def summary_table(results: Results) -> Table:
 
 
 def main() -> None:
+    """The ``dsim`` console script."""
     app()
 
 

@@ -63,7 +63,9 @@ def test_a_restarted_producer_resends_its_durable_outbox() -> None:
     only(row, "producer_restart")
 
 
-def test_the_dedup_window_expires_before_the_retry() -> None:
+def test_broker_duplicates_after_the_dedup_window_are_caught_by_the_consumer() -> None:
+    """With a dedup window of 0 every retry is stored again; the processed-id store, written
+    with the effect, applies none of the extra copies."""
     row = run_one(
         with_(
             delivery={
@@ -76,7 +78,30 @@ def test_the_dedup_window_expires_before_the_retry() -> None:
             consumers=[{"name": "c", "instances": 2}],
         )
     )
-    assert row["broker_duplicates"] > 0 and row["duplicates"] == 0  # caught by the consumer
+    assert row["broker_duplicates"] > 0 and row["broker_deduplicated"] == 0
+    assert row["duplicates"] == 0 and row["consumer_deduplicated"] > 0
+
+
+def test_a_retry_after_the_dedup_window_applied_again_has_that_cause() -> None:
+    """An extra stored copy (the window of 0 let the retry in) that reaches the consumer after
+    a crash fell between its two writes (non-atomic dedup) is applied again: a duplicate whose
+    cause is the expired window, since a second stored copy came in. A redelivery of the same
+    copy after such a crash is a non-atomic-dedup duplicate; nothing else duplicates here."""
+    row = run_one(
+        with_(
+            delivery={
+                "semantics": "exactly-once",
+                "dedup_window": 0.0,
+                "atomic_dedup": False,
+                "pattern": "pubsub",
+                "ack_timeout": 0.05,
+            },
+            network={"publish_ack": {"loss": 0.3}},
+            consumers=[{"name": "c", "crash_after_process": 0.05, "restart_time": const(0.05)}],
+        )
+    )
+    assert row["dup_dedup_window_expired"] > 0
+    assert row["dup_dedup_window_expired"] + row["dup_non_atomic_dedup"] == row["duplicates"]
 
 
 def test_a_publish_duplicated_by_the_network() -> None:

@@ -20,6 +20,8 @@ from typer.testing import CliRunner
 import sim
 import sim.scenario.catalog
 from sim.cli import app
+from sim.registry.patterns import PATTERNS
+from sim.registry.semantics import SEMANTICS
 from sim.scenario.catalog import shipped_folder, shipped_scenarios
 
 runner = CliRunner(env={"COLUMNS": "300"})
@@ -187,12 +189,13 @@ def test_delivery_semantics_one_failure_point_at_a_time():
         "consume ack lost",
     ]
     assert list(dict.fromkeys(runs["failure_point"])) == labels
-    assert len(runs.groupby(["semantics", "pattern", "failure_point"])) == 3 * 2 * 6
+    systems = len(SEMANTICS) * len(PATTERNS)  # the scenario sweeps every one ("*")
+    assert len(runs.groupby(["semantics", "pattern", "failure_point"])) == systems * 6
     assert runs["pending"].sum() == 0
     table = runs.groupby(["semantics", "pattern", "failure_point"])[["lost", "duplicates"]].sum()
     none = table.xs("none", level="failure_point")
     assert (none == 0).all().all()  # no failure, nothing lost or applied twice
-    for pattern in ("streaming", "pubsub"):
+    for pattern in PATTERNS.names:
         amo = table.loc[("at-most-once", pattern)]
         alo = table.loc[("at-least-once", pattern)]
         eo = table.loc[("exactly-once", pattern)]

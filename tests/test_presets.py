@@ -3,6 +3,7 @@ they switch on behave as those brokers do."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -128,19 +129,29 @@ def test_the_ack_deadline_decides_when_pubsub_redelivers() -> None:
 
 
 def test_a_multiplier_shapes_the_exponential_backoff() -> None:
+    """One message whose every publish is lost: attempt k+1 leaves the ack timeout plus the
+    k-th backoff (0.1 s x 1.3^(k-1)) after attempt k."""
     s = scenario(
+        duration=1.0,
+        drain=1.5,
+        workload={"arrival": "constant", "rate": 1.0},
+        network={"publish": {"loss": 1.0}},
         delivery={
+            "ack_timeout": 0.2,
             "backoff": {
                 "kind": "exponential",
                 "base": 0.1,
                 "multiplier": 1.3,
                 "cap": 60.0,
                 "jitter": False,
-            }
-        }
+            },
+        },
     )
-    producer = sim.Simulation(s, 1).producers[0]
-    assert [round(producer._backoff(k), 6) for k in (1, 2, 3)] == [0.1, 0.13, 0.169]
+    trace = sim.simulate(s, 1, trace=True).trace
+    assert trace is not None
+    sent = trace[trace["event"] == "sent"]["time"].to_numpy()
+    gaps = [round(b - a - 0.2, 6) for a, b in itertools.pairwise(sent)]
+    assert gaps[:3] == [0.1, 0.13, 0.169]
 
 
 @pytest.mark.parametrize("name", PRESETS.names)

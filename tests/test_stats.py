@@ -22,9 +22,10 @@ def test_the_interval_is_the_student_t_interval() -> None:
 
 
 def test_two_replications_give_a_wide_but_valid_interval() -> None:
-    mean, _, low, high, n = t_interval([1.0, 3.0])
-    assert n == 2 and mean == 2.0
-    assert high - low == pytest.approx(2 * 12.706204736 * math.sqrt(2) / math.sqrt(2))
+    mean, sd, low, high, n = t_interval([1.0, 3.0])
+    assert n == 2 and mean == 2.0 and sd == pytest.approx(math.sqrt(2))
+    # one degree of freedom: the 97.5% t quantile is 12.7, an interval of +-12.7 sd / sqrt(2)
+    assert high - low == pytest.approx(2 * stats.t.ppf(0.975, 1) * sd / math.sqrt(2))
 
 
 def test_one_replication_has_no_interval() -> None:

@@ -149,6 +149,8 @@ class Comparison:
     # --- the run ---------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
+        """Run the approach to ``duration + drain``: its figures, user and agreement latencies and
+        fault windows."""
         workload: Workload = self.scenario.workload
         draws = exponential_unit(generator(self.seed, "architecture:requests"))
         for t in arrival_times(workload, self.scenario.duration, draws):

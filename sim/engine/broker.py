@@ -70,6 +70,8 @@ class Broker(Crashable):
     # --- the queueing station ----------------------------------------------------------------
 
     def on_publish_arrives(self, attempt: Attempt) -> None:
+        """A publish attempt arrives: dropped while the broker is down, served at once by an idle
+        server, or queued (FIFO)."""
         if not self.up:
             if self.trace:
                 self.trace(
@@ -87,6 +89,8 @@ class Broker(Crashable):
         self.clock.schedule(self._service_time(), self.on_service_done, (self._epoch, attempt))
 
     def on_service_done(self, payload: tuple[int, Attempt]) -> None:
+        """A server finished with an attempt: decide whether it is stored, then serve the next one
+        waiting."""
         epoch, attempt = payload
         if epoch != self._epoch:
             return

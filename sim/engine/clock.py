@@ -51,13 +51,14 @@ class Clock:
         self.env = simpy.Environment()
         # What Environment.schedule does, without its call: this is the hot path of every
         # model event, and the one place that relies on SimPy's queue layout.
-        self._queue = self.env._queue
+        self._queue: list[Any] = self.env._queue
         self._ids = self.env._eid
         self.processed = 0
         """Events processed by :meth:`run` so far."""
 
     @property
     def now(self) -> float:
+        """The simulated time, in seconds."""
         return self.env._now
 
     def schedule(self, delay: float, handler: Callable[[Any], None], payload: Any = None) -> None:
@@ -71,6 +72,7 @@ class Clock:
         return self.env.process(generator)
 
     def timeout(self, delay: float) -> simpy.Timeout:
+        """A SimPy timeout for a generator process to wait on."""
         return self.env.timeout(delay)
 
     def run(self, until: float, stuck_after: int = 1_000_000, max_events: int = 0) -> None:

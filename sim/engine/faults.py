@@ -49,9 +49,11 @@ class Crashable:
             self.on_restart()
 
     def on_crash(self) -> None:
+        """What crashing loses: called once when the component goes down."""
         raise NotImplementedError
 
     def on_restart(self) -> None:
+        """What restarting resumes: called once when the component is up again."""
         raise NotImplementedError
 
 

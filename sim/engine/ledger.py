@@ -92,6 +92,8 @@ class Ledger:
     # --- messages ----------------------------------------------------------------------------
 
     def new_message(self, producer: int, seq: int, now: float) -> int:
+        """Register a message a producer created at ``now``; returns its id (its index in every
+        column)."""
         m = len(self.created)
         self.created.append(now)
         self.producer.append(producer)
@@ -134,9 +136,11 @@ class Ledger:
     # --- copies before the broker ------------------------------------------------------------
 
     def pre_born(self, m: int, n: int = 1) -> None:
+        """``n`` more copies of ``m`` before the broker (an outbox entry, attempts on the wire)."""
         self.pre[m] += n
 
     def pre_died(self, m: int, cause: Cause) -> None:
+        """A copy of ``m`` before the broker ended (``cause``: its failure, or NONE)."""
         left = self.pre[m] - 1
         self.pre[m] = left
         if left == 0:
@@ -163,9 +167,11 @@ class Ledger:
         self.copies[g][m] += 1
 
     def born(self, g: int, m: int, n: int = 1) -> None:
+        """``n`` more copies of ``m`` for group ``g`` (copies on the ``deliver`` link)."""
         self.copies[g][m] += n
 
     def died(self, g: int, m: int, cause: Cause) -> None:
+        """A copy of ``m`` for group ``g`` ended (``cause``: the failure, or NONE when harmless)."""
         self.copies[g][m] -= 1
         if cause:
             self.cause[g][m] = cause
@@ -178,11 +184,14 @@ class Ledger:
     # --- the processed-id store (exactly-once) ---------------------------------------------
 
     def processed(self, g: int, key: int | tuple[int, int]) -> bool:
+        """Whether group ``g``'s processed-id store holds ``key`` (a message id, or (message,
+        attempt))."""
         if isinstance(key, int):
             return bool(self.processed_ids[g][key])
         return key in self.processed_keys[g]
 
     def remember(self, g: int, key: int | tuple[int, int]) -> None:
+        """Write ``key`` into group ``g``'s processed-id store."""
         if isinstance(key, int):
             self.processed_ids[g][key] = 1
         else:

@@ -107,6 +107,7 @@ class Producer(Crashable):
     # --- arrivals ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Schedule the first arrival (the others follow one by one)."""
         self._next_arrival()
 
     def _next_arrival(self) -> None:
@@ -115,6 +116,7 @@ class Producer(Crashable):
             self.clock.schedule(t - self.clock.now, self.on_arrival)
 
     def on_arrival(self, _: object) -> None:
+        """The application hands over the next message; the one after it is scheduled."""
         self._next_arrival()
         self.emit()
 

@@ -76,12 +76,15 @@ class Tracer:
         self.cause = array("b")
 
     def component(self, name: str) -> int:
+        """Give a component a lane in the trace; returns its number."""
         self.components.append(name)
         return len(self.components) - 1
 
     def record(
         self, event: Event, m: int, group: int = -1, where: int = 0, detail: int = 0, cause: int = 0
     ) -> None:
+        """Append one event of message ``m`` (or -1: of the component ``where``) at the current
+        time."""
         self.time.append(self.clock.env._now)
         self.event.append(event)
         self.message.append(m)
@@ -100,11 +103,15 @@ class Tracer:
         frame = pd.DataFrame(
             {
                 "time": np.frombuffer(self.time, dtype=np.float64, count=n),
-                "event": pd.Categorical.from_codes(events - 1, [names[e] for e in sorted(names)]),
+                "event": pd.Categorical.from_codes(
+                    events - 1, pd.Index([names[e] for e in sorted(names)])
+                ),
                 "message": np.frombuffer(self.message, dtype=np.int64, count=n),
-                "group": pd.Categorical.from_codes(groups, self.groups) if self.groups else None,
+                "group": pd.Categorical.from_codes(groups, pd.Index(self.groups))
+                if self.groups
+                else None,
                 "component": pd.Categorical.from_codes(
-                    np.frombuffer(self.where, dtype=np.int16, count=n), self.components
+                    np.frombuffer(self.where, dtype=np.int16, count=n), pd.Index(self.components)
                 ),
                 "detail": np.frombuffer(self.detail, dtype=np.int32, count=n),
                 "cause": _cause_names(events, causes),
@@ -113,14 +120,14 @@ class Tracer:
         return frame
 
 
-def _cause_names(events: np.ndarray, causes: np.ndarray) -> pd.Categorical:
+def _cause_names(events: np.ndarray, causes: np.ndarray) -> pd.Categorical[str]:
     """The cause column as a categorical, naming each distinct (event, cause) pair once."""
     pairs = events.astype(np.int32) * 256 + causes.astype(np.int32)
     unique, codes = np.unique(pairs, return_inverse=True)
     names = [describe_cause(int(p) // 256, int(p) % 256) for p in unique]
     categories = list(dict.fromkeys(names))
     lookup = np.array([categories.index(n) for n in names], dtype=np.int32)
-    return pd.Categorical.from_codes(lookup[codes], categories)
+    return pd.Categorical.from_codes(lookup[codes], pd.Index(categories))
 
 
 def describe_cause(event: int, cause: int) -> str:

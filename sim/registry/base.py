@@ -40,10 +40,14 @@ class Entry(Protocol):
     """What a registry holds: a name and its description."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The entry's name, as scenario files and result columns write it."""
+        ...
 
     @property
-    def description(self) -> str: ...
+    def description(self) -> str:
+        """What the entry means, in a sentence a user reads."""
+        ...
 
 
 E = TypeVar("E", bound=Entry)
@@ -78,6 +82,7 @@ class Registry(Generic[E]):
 
     @property
     def names(self) -> tuple[str, ...]:
+        """Every entry's name, in order."""
         return tuple(self._entries)
 
     def order(self, names: Iterable[str]) -> list[str]:

@@ -29,6 +29,7 @@ class Cause(IntEnum):
 
     @property
     def column(self) -> str:
+        """The ``runs.csv`` column counting losses of this cause."""
         return LOSS_CAUSES.of(self).column
 
 
@@ -54,6 +55,7 @@ class DupCause(IntEnum):
 
     @property
     def column(self) -> str:
+        """The ``runs.csv`` column counting duplicates of this cause."""
         return DUP_CAUSES.of(self).column
 
 
@@ -70,10 +72,12 @@ class CauseEntry:
 
     @property
     def name(self) -> str:
+        """The cause's name (``publish_lost``)."""
         return self.code.name.lower()
 
     @property
     def column(self) -> str:
+        """The ``runs.csv`` column that counts it (``lost_publish_lost``)."""
         return f"{self.prefix}_{self.name}"
 
     @property

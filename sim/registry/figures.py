@@ -26,10 +26,12 @@ class Figure:
 
     @property
     def percent(self) -> bool:
+        """Whether charts show the figure in percent (a share of 1)."""
         return self.unit == "share"
 
     @property
     def axis(self) -> str:
+        """How a chart's axis names the figure."""
         return self.label or self.name.replace("_", " ")
 
 

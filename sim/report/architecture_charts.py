@@ -14,6 +14,7 @@ from matplotlib.patches import Patch
 
 from sim.report.canvas import axes_for, x_positions
 from sim.report.styles import (
+    approach_line,
     approach_style,
     approaches_of,
     axis_label,
@@ -76,7 +77,7 @@ def approach_curve(
             mine["mean"] * scale,
             color=approach_style(approach).colour,
             marker=".",
-            linestyle=approach_style(approach).line,
+            linestyle=approach_line(approach),
             linewidth=1.8,
             label=approach,
         )
@@ -111,7 +112,7 @@ def approach_cdf(
             mine["seconds"][keep],
             mine["quantile"][keep],
             color=approach_style(approach).colour,
-            linestyle=approach_style(approach).line,
+            linestyle=approach_line(approach),
             linewidth=1.8,
             label=approach,
         )
@@ -126,6 +127,7 @@ def approach_cdf(
 
 
 def approach_legend(fig: Figure, approaches: Sequence[str], lines: bool = False) -> None:
+    """One legend entry per approach, beside the panels (a line per approach with ``lines``)."""
     if lines:
         handles: list[Any] = [
             Line2D(
@@ -133,7 +135,7 @@ def approach_legend(fig: Figure, approaches: Sequence[str], lines: bool = False)
                 [],
                 color=approach_style(a).colour,
                 linewidth=1.8,
-                linestyle=approach_style(a).line,
+                linestyle=approach_line(a),
                 label=a,
             )
             for a in approaches

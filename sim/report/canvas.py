@@ -26,3 +26,13 @@ def x_positions(column: pd.Series) -> tuple[list[Any], bool, dict[Any, float]]:
         isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
     )
     return values, numeric, {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+
+
+def windows(faults: pd.DataFrame) -> list[tuple[str, str, float, float]]:
+    """The fault windows of a ``faults`` table as (target, kind, start, end)."""
+    return [
+        (str(target), str(kind), float(start), float(end))
+        for target, kind, start, end in zip(
+            faults["target"], faults["kind"], faults["start"], faults["end"], strict=True
+        )
+    ]

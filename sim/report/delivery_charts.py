@@ -21,10 +21,11 @@ from matplotlib.ticker import PercentFormatter
 from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES
 from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
-from sim.report.canvas import axes_for, x_positions
+from sim.report.canvas import axes_for, windows, x_positions
 from sim.report.styles import (
     MARKERS,
     axis_label,
+    pattern_line,
     pattern_style,
     percent,
     semantics_colour,
@@ -67,9 +68,7 @@ def system_legend(
                     )
                 )
             elif lines:
-                handles.append(
-                    Line2D([], [], color="black", linestyle=pattern_style(p).line, label=p)
-                )
+                handles.append(Line2D([], [], color="black", linestyle=pattern_line(p), label=p))
             else:
                 handles.append(
                     Patch(
@@ -304,7 +303,9 @@ def latency_cdf(
     ax = axes_for(ax)
     rows = _group(latency[latency["kind"] == kind], group)
     systems = systems_of(rows)
-    immediate, drawn, notes = [], {}, []
+    immediate: list[str] = []
+    drawn: dict[tuple[str, str], np.ndarray] = {}
+    notes: list[str] = []
     for s, p in systems:
         mine = rows[(rows["semantics"] == s) & (rows["pattern"] == p)].sort_values("quantile")
         seconds, q = mine["seconds"].to_numpy(float), mine["quantile"].to_numpy(float)
@@ -321,7 +322,7 @@ def latency_cdf(
             seconds[keep],
             q[keep],
             color=semantics_colour(s),
-            linestyle=pattern_style(p).line,
+            linestyle=pattern_line(p),
             linewidth=1.5,
         )
         for name, level in (("p50", 0.5), ("p99", 0.99)):
@@ -386,7 +387,7 @@ def sweep_curve(
                 xs,
                 mean,
                 color=semantics_colour(s),
-                linestyle=pattern_style(p).line,
+                linestyle=pattern_line(p),
                 marker=".",
                 linewidth=1.5,
             )
@@ -432,14 +433,14 @@ def sweep_curve(
 def shade_faults(faults: pd.DataFrame, ax: Axes, label: bool = True) -> Axes:
     """Shade every fault window (and name its target once, at the top)."""
     named: set[str] = set()
-    for row in faults.itertuples(index=False):
-        ax.axvspan(row.start, row.end, color="0.5", alpha=0.2, linewidth=0)
-        name = f"{row.target} {row.kind}"
+    for target, kind, start, end in windows(faults):
+        ax.axvspan(start, end, color="0.5", alpha=0.2, linewidth=0)
+        name = f"{target} {kind}"
         if label and name not in named:
             named.add(name)
             ax.annotate(
                 name,
-                (row.start, 1.0),
+                (start, 1.0),
                 xycoords=("data", "axes fraction"),
                 xytext=(0, 2),
                 textcoords="offset points",

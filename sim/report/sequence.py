@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
-from sim.report.canvas import axes_for
+from sim.report.canvas import axes_for, windows
 
 _ARRIVES = {
     "sent": ("broker", ("stored", "deduplicated", "rejected", "dropped"), "publish"),
@@ -64,10 +64,11 @@ def sequence_diagram(
     thin = message is None
     for _, mine in events.groupby("message", sort=False):
         _message_arrows(ax, mine.reset_index(drop=True), x, thin)
-    for row in crashes.itertuples(index=False):
+    for component, time in zip(crashes["component"], crashes["time"], strict=True):
+        where = x[str(component)]
         ax.plot(
-            [x[row.component]],
-            [row.time],
+            [where],
+            [float(time)],
             marker="X",
             color="#d62728",
             markersize=11,
@@ -76,7 +77,7 @@ def sequence_diagram(
         )
         ax.annotate(
             "crash",
-            (x[row.component], row.time),
+            (where, float(time)),
             xytext=(-8, 0),
             textcoords="offset points",
             fontsize=7,
@@ -126,17 +127,14 @@ def _lanes(components: pd.Series) -> list[str]:
 
 def _shade_lanes(ax: Axes, faults: pd.DataFrame, lanes: dict[str, int]) -> None:
     """Shade each fault window on the lanes of its target (a link's across the diagram)."""
-    for row in faults.itertuples(index=False):
-        target = str(row.target)
+    for target, kind, start, end in windows(faults):
         hit = [x for name, x in lanes.items() if name == target or name.startswith(f"{target}:")]
         spans = [(x - 0.35, x + 0.35) for x in hit] or [(-0.5, len(lanes) - 0.5)]
         for left, right in spans:
-            ax.fill_betweenx(
-                [row.start, row.end], left, right, color="0.5", alpha=0.18, linewidth=0
-            )
+            ax.fill_betweenx([start, end], left, right, color="0.5", alpha=0.18, linewidth=0)
         ax.annotate(
-            f"{row.target} {row.kind}",
-            (spans[-1][1], row.start),
+            f"{target} {kind}",
+            (spans[-1][1], start),
             xytext=(-2, -2),
             textcoords="offset points",
             fontsize=7,
@@ -158,7 +156,7 @@ def _lane(kind: str, row: Any, lanes: dict[str, int]) -> str | None:
 def _message_arrows(ax: Axes, events: pd.DataFrame, lanes: dict[str, int], thin: bool) -> None:
     used: set[int] = set()
     width = 0.6 if thin else 1.2
-    for i, row in events.iterrows():
+    for i, (_, row) in enumerate(events.iterrows()):  # ``events`` has a 0..n-1 index
         event = row["event"]
         if event == "applied":
             again = row["detail"] > 1

@@ -9,8 +9,10 @@ drawn, never dropped.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import pandas as pd
+from matplotlib.typing import LineStyleType
 
 from sim.registry.approaches import APPROACHES
 from sim.registry.base import Style
@@ -23,15 +25,28 @@ MARKERS = {"p50": "o", "p99": "^"}
 
 
 def semantics_colour(name: str) -> str:
+    """The colour of a semantics in every chart."""
     return SEMANTICS.style(name).colour
 
 
 def pattern_style(name: str) -> Style:
+    """The line style, hatch and marker of a pattern in every chart."""
     return PATTERNS.style(name)
 
 
 def approach_style(name: str) -> Style:
+    """The colour and line style of an approach in every chart."""
     return APPROACHES.style(name)
+
+
+def pattern_line(name: str) -> LineStyleType:
+    """The line style of a pattern (solid, dashed ...), as matplotlib takes it."""
+    return cast("LineStyleType", PATTERNS.style(name).line)
+
+
+def approach_line(name: str) -> LineStyleType:
+    """The line style of an approach, as matplotlib takes it."""
+    return cast("LineStyleType", APPROACHES.style(name).line)
 
 
 def systems_of(table: pd.DataFrame) -> list[tuple[str, str]]:

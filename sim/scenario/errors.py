@@ -82,6 +82,7 @@ def printable(text: str) -> str:
 
 
 def describe_value(value: Any) -> str:
+    """A value as an error message shows it: its text (shortened) and its TOML type."""
     kinds = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "table"}
     kind = kinds.get(
         type(value), "array" if isinstance(value, list | tuple) else type(value).__name__
@@ -182,6 +183,8 @@ def _model_of(annotation: Any) -> Any:
 
 
 def problems_from(error: ValidationError) -> list[Problem]:
+    """Pydantic's validation errors as problems a scenario's author reads (key path, what was
+    expected)."""
     out = []
     for e in error.errors():
         loc = tuple(e["loc"])

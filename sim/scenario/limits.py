@@ -28,6 +28,7 @@ MAX_INSTANCES = 10_000
 
 
 def sweep_size(s: Scenario) -> list[Problem]:
+    """A sweep of more than :data:`MAX_POINTS` points is refused, with the product that makes it."""
     if not s.sweep:
         return []
     sizes = [len(options) for _, options in s.sweep_dimensions()]

@@ -18,6 +18,7 @@ from pydantic import (
     ValidationError,
 )
 
+from sim.registry.base import Registry
 from sim.registry.patterns import PATTERNS
 from sim.registry.presets import PRESETS
 from sim.registry.semantics import SEMANTICS
@@ -164,7 +165,7 @@ def _validate(raw: Mapping[str, Any], source: str, limits: bool) -> Scenario:
 EVERY = "*"
 """A sweep of a key whose values a registry names (``"delivery.semantics" = "*"``) runs every
 one of them: the default comparison sweeps every semantics and pattern there is."""
-NAMED_BY = {
+NAMED_BY: dict[str, Registry[Any]] = {
     "delivery.semantics": SEMANTICS,
     "delivery.pattern": PATTERNS,
     "delivery.preset": PRESETS,
@@ -211,6 +212,8 @@ def _sweep_problems(s: Scenario) -> list[Problem]:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """The data of a TOML file; a ScenarioError names the file when it is missing, unreadable, empty
+    or not TOML."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -300,7 +303,7 @@ def set_all(raw: dict[str, Any], items: Iterable[tuple[str, Any]], source: str) 
             if top not in raw:
                 defaults = defaults or Scenario(name="defaults").model_dump(mode="python")
                 if isinstance(defaults.get(str(top)), list):
-                    raw[top] = defaults[str(top)]
+                    raw[str(top)] = defaults[str(top)]
             set_path(raw, key, value)
         except KeyError as exc:
             raise ScenarioError(source, [Problem(key, str(exc.args[0]))]) from None

@@ -15,6 +15,8 @@ _INDEX = re.compile(r"^(?P<key>[^\[\]]+)\[(?P<index>\d+)\]$")
 
 
 def split_path(path: str) -> list[str | int]:
+    """A dotted key path as its parts: ``consumers[0].name`` and ``consumers.0.name`` are
+    ``["consumers", 0, "name"]``."""
     parts: list[str | int] = []
     for piece in path.split("."):
         match = _INDEX.match(piece)
@@ -81,6 +83,7 @@ def parse_value(text: str) -> Any:
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
+    """A ``--set KEY=VALUE`` as (key, value), the value read as TOML would read it."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"expected KEY=VALUE; got {text!r}")

@@ -220,6 +220,7 @@ class Delivery(_Model):
 
     @property
     def redelivery_after(self) -> float:
+        """Seconds the broker waits for a consumer's ack before redelivering (the ack deadline)."""
         return self.ack_deadline if self.ack_deadline is not None else self.ack_timeout
 
 
@@ -330,6 +331,8 @@ class Fault(_Model):
 
     @property
     def scheduled(self) -> bool:
+        """Whether the fault is one window at ``at`` (else windows at random, by ``mtbf`` and
+        ``mttr``)."""
         return self.at is not None
 
 
@@ -463,6 +466,7 @@ class Scenario(_Model):
         ]
 
     def to_toml(self) -> str:
+        """The resolved scenario as TOML text (see :meth:`resolved`)."""
         return tomli_w.dumps(_plain(self.resolved()))
 
     def with_values(self, values: Mapping[str, Any], *, source: str = "<overrides>") -> Scenario:

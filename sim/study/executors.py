@@ -24,7 +24,9 @@ class Executor(Protocol):
         """Yield ``(key, fn(*arguments))`` for every job, in the order they finish."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the workers (after the last run, or on an interruption)."""
+        ...
 
 
 class StudyOptionError(ValueError):
@@ -36,10 +38,12 @@ class ExecutorUnavailable(RuntimeError):
 
 
 def cores() -> int:
+    """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class Serial:
+class Serial(Executor):
+    """Every run in this process, one after another."""
     name = "serial"
     workers = 1
 
@@ -56,7 +60,7 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-class LocalPool:
+class LocalPool(Executor):
     """A process pool on this machine; at most ``2 x workers`` jobs are queued at a time, so an
     interruption leaves little work to cancel."""
 
@@ -91,7 +95,7 @@ class LocalPool:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskCluster:
+class DaskCluster(Executor):
     """A Dask distributed cluster: an existing one (``scheduler`` address) or a local one."""
 
     name = "dask"

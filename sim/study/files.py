@@ -45,6 +45,7 @@ def row_key(table: pd.DataFrame) -> str:
 
 
 def version() -> str:
+    """The installed version of delivery-sim (``unknown`` when run from an uninstalled tree)."""
     try:
         return metadata.version("delivery-sim")
     except metadata.PackageNotFoundError:

@@ -35,6 +35,8 @@ def fingerprint(scenario: Scenario) -> str:
 
 
 class Journal:
+    """The runs of one study on disk, in ``DIR/parts``, one file each."""
+
     def __init__(self, directory: Path, study: str, resume: bool):
         self.parts = directory / "parts"
         marker = self.parts / "STUDY"
@@ -74,9 +76,11 @@ class Journal:
         return self.parts / f"trace-{self._name(key, 0, seed)[:-5]}.parquet"
 
     def has_trace(self, key: str, seed: int) -> bool:
+        """Whether the trace of a point's replication 0 is journaled."""
         return self._trace_path(key, seed).exists()
 
     def load_trace(self, key: str, seed: int) -> pd.DataFrame:
+        """The journaled trace of a point's replication 0."""
         return pd.read_parquet(self._trace_path(key, seed))
 
     def record_trace(self, key: str, seed: int, events: pd.DataFrame) -> None:
@@ -85,5 +89,6 @@ class Journal:
             events.to_parquet(tmp, index=False)
 
     def record(self, key: str, replication: int, seed: int, part: Part) -> None:
+        """Journal one finished run (written whole or not at all)."""
         text = json.dumps({"point": key, "replication": replication, "seed": seed, **part})
         write_atomic(self.parts / self._name(key, replication, seed), text)

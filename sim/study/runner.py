@@ -41,18 +41,27 @@ ARCHITECTURE_TARGETS = ("success_rate", "user_latency_mean", "inconsistent_rate"
 AUTO_START = 5
 
 
+SweepTable = Mapping[str, Sequence[Any] | Mapping[str, Sequence[Any]]]
+"""A sweep as a scenario's ``[sweep]`` holds it: ``"dotted.key" = [values]`` dimensions, or
+linked ones (a table of ``"dotted.key" = [values]`` moving in step, with a ``label``)."""
 Progress = Callable[[int, int], None]
 """Called with (runs done, runs planned) as runs finish; the plan grows under "auto"."""
 
 
 def points_of(
-    scenario: Scenario, sweep: Mapping[str, Sequence[Any]] | None = None
+    scenario: Scenario,
+    sweep: SweepTable | None = None,
 ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], Scenario]]]:
     """The sweep table and its points: (column values, the point's scenario), every point
     validated up front so that a bad value fails before anything runs."""
     if sweep is not None:
         scenario = scenario.with_values(
-            {"sweep": {k: list(v) for k, v in sweep.items()}}, source="sweep"
+            {
+                "sweep": {
+                    k: dict(v) if isinstance(v, Mapping) else list(v) for k, v in sweep.items()
+                }
+            },
+            source="sweep",
         )
     base = scenario.model_copy(update={"sweep": {}})
     dimensions = scenario.sweep_dimensions()
@@ -107,7 +116,7 @@ def replicate(scenario: Scenario, seed: int, timeline: bool = False, trace: bool
 
 def sweep(
     scenario: Scenario,
-    sweep: Mapping[str, Sequence[Any]] | None = None,
+    sweep: SweepTable | None = None,
     *,
     replications: int | Literal["auto"] | None = None,
     seed: int | None = None,

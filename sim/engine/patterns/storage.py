@@ -9,7 +9,7 @@ from array import array
 from sim.engine.clock import Clock
 from sim.engine.ledger import Ledger
 from sim.engine.network import Link
-from sim.engine.shapes import BrokerSide, Recorder
+from sim.engine.shapes import BrokerSide, Pattern, Recorder
 from sim.engine.trace import Event
 from sim.registry.causes import Cause
 from sim.registry.semantics import Semantics
@@ -34,7 +34,7 @@ class Log:
         self.base = 0
 
 
-class Storage:
+class Storage(Pattern):
     """What both patterns share: retention, crash wipes and the unconsumed count."""
 
     deletes_consumed = False
@@ -72,6 +72,7 @@ class Storage:
         raise NotImplementedError
 
     def redeliveries(self, g: int) -> int:
+        """Copies group ``g`` was sent again so far."""
         return self._redeliveries[g]
 
     def _logs(self) -> list[Log]:
