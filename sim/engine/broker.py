@@ -173,7 +173,7 @@ class Broker(Crashable):
     def _check(
         self, producer: int, m: int, attempt: int, session: int, first: int, now: float
     ) -> Answer:
-        """Exactly-once: is this attempt new, a duplicate, or not acceptable now?"""
+        """Idempotent publish: is this attempt new, a duplicate, or not acceptable now?"""
         if self.delivery.dedup == "sequence":
             return self._check_sequence(producer, self.ledger.seq[m], session, first)
         if self.delivery.retry_new_id:  # each attempt is its own message id

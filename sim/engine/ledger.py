@@ -181,7 +181,7 @@ class Ledger:
         if cause:
             self.cause[g][m] = cause
 
-    # --- the processed-id store (exactly-once) ---------------------------------------------
+    # --- the processed-id store (semantics with consumer dedup) -----------------------------
 
     def processed(self, g: int, key: int | tuple[int, int]) -> bool:
         """Whether group ``g``'s processed-id store holds ``key`` (a message id, or (message,

@@ -1,8 +1,8 @@
 """The producer: creates messages by the workload's arrival process and publishes them.
 
-Under at-most-once it sends one attempt and tells the application "success" at once. Under
-at-least-once and exactly-once it keeps each message in its outbox until the broker acks it,
-resending after ``ack_timeout`` with backoff until ``max_attempts`` is spent.
+A semantics without producer retries sends one attempt and tells the application "success" at
+once. One with retries keeps each message in its outbox until the broker acks it, resending
+after ``ack_timeout`` with backoff until ``max_attempts`` is spent.
 
 Ack timeouts are kept in one deadline queue per producer instead of one timer per attempt:
 ``ack_timeout`` is a constant, so deadlines arrive in the order attempts were sent, and a single
@@ -274,7 +274,7 @@ class Producer(Crashable):
         elif session == self.session:  # FENCED: the broker no longer knows this session
             self._new_session()
 
-    # --- sequence numbers (exactly-once with dedup = "sequence") -----------------------------
+    # --- sequence numbers (idempotent publish with dedup = "sequence") -----------------------
     #
     # The broker accepts only the next sequence number of a producer session. An attempt that
     # arrives out of order waits until its predecessor is acked and is then resent, so a lost

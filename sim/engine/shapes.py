@@ -36,7 +36,7 @@ class Answer(IntEnum):
 
     STORED = 0
     DUPLICATE = 1
-    """Already stored: dropped and acked again (exactly-once)."""
+    """Already stored: dropped and acked again (idempotent publish)."""
     FULL = 2
     """Negative ack: ``capacity`` reached."""
     OUT_OF_ORDER = 3

@@ -119,7 +119,7 @@ DELIVERY_FIGURES: Registry[Figure] = Registry(
         ),
         Figure(
             "broker_deduplicated",
-            "publish attempts the broker recognised as stored and dropped (exactly-once)",
+            "publish attempts the broker recognised as stored and dropped (idempotent publish)",
             "count",
         ),
         Figure(

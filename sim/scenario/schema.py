@@ -47,6 +47,8 @@ Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 """A finite, non-negative duration in simulated seconds."""
 OpenSeconds = Annotated[float, Field(ge=0.0)]
 """A non-negative duration that may be ``inf`` (for example a retention that never expires)."""
+OpenCount = Annotated[float, Field(ge=0.0)]
+"""A non-negative number of messages that may be ``inf`` (unbounded)."""
 PositiveSeconds = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
@@ -229,7 +231,7 @@ class BrokerSettings(_Model):
 
     servers: Annotated[int, Field(ge=1, le=10_000)] = 1
     service_time: Distribution = Exponential(mean=0.001)
-    capacity: OpenSeconds = math.inf
+    capacity: OpenCount = math.inf
     """Stored, unconsumed messages (a count; ``inf`` for unbounded)."""
     durability: Literal["durable", "memory"] = "durable"
     flush_interval: Seconds = 0.0
@@ -301,8 +303,9 @@ class ConsumerGroup(_Model):
     mttr: PositiveSeconds = 1.0
     """Mean time to repair after a random crash (exponential)."""
     dedup_time: Seconds = 0.0
-    """Exactly-once only: seconds the processed-id lookup and write add to each processing
-    (the transaction that makes the effect idempotent is not free)."""
+    """Semantics with a processed-id store (consumer dedup) only: seconds the id's lookup and
+    write add to each processing (the transaction that makes the effect idempotent is not
+    free)."""
 
 
 class Fault(_Model):

@@ -2,7 +2,7 @@
 subscribed.
 
 The broker pushes up to ``prefetch`` unacked copies to each instance, redelivers a copy whose
-ack did not come back within the ack deadline (at-least-once, exactly-once) and deletes a
+ack did not come back within the ack deadline (when the semantics redelivers) and deletes a
 message once every subscription acked it.
 """
 
