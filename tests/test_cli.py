@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 import sim
 from sim.cli import app
 from sim.engine.streams import replication_seeds
+from sim.registry.semantics import SEMANTICS
 from sim.scenario.loading import load_scenario
 from sim.study.files import version
 
@@ -440,7 +441,9 @@ BAD = {
         TINY,
         ["--set", "delivery.semantics=twice"],
         "delivery.semantics",
-        "expected 'at-most-once', 'at-least-once' or 'exactly-once'",
+        "expected "
+        + ", ".join(f"'{n}'" for n in SEMANTICS.names[:-1])
+        + f" or '{SEMANTICS.names[-1]}'",
     ),
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from sim.registry.semantics import SEMANTICS
 from sim.scenario.errors import ScenarioError
 from sim.scenario.loading import load_scenario, validate
 from sim.scenario.paths import parse_assignment, set_path
@@ -507,7 +508,12 @@ BAD_FILES = {
     "not-a-choice": (
         'name = "x"\n[delivery]\nsemantics = "twice"\n',
         "delivery.semantics",
-        ["expected 'at-most-once', 'at-least-once' or 'exactly-once'", "'twice'"],
+        [
+            "expected "
+            + ", ".join(f"'{n}'" for n in SEMANTICS.names[:-1])
+            + f" or '{SEMANTICS.names[-1]}'",
+            "'twice'",
+        ],
     ),
     "probability-above-1": (
         'name = "x"\n[network]\nloss = 1.5\n',
