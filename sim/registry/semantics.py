@@ -57,6 +57,20 @@ SEMANTICS: Registry[Semantics] = Registry(
             consumer_dedup=False,
         ),
         Semantics(
+            "idempotent-consumer",
+            "At-least-once delivery (the producer resends without an idempotency id, the "
+            "broker stores every copy it gets) and a consumer that deduplicates by the "
+            "message's own id (the application's key, such as the order id) in its "
+            "processed-id store, atomically with the effect or not (atomic_dedup): the "
+            "semantics most teams run, with state kept outside the broker.",
+            Style("#ff7f0e"),
+            producer_retries=True,
+            idempotent_publish=False,
+            ack_before_process=False,
+            broker_redelivers=True,
+            consumer_dedup=True,
+        ),
+        Semantics(
             "exactly-once",
             "At-least-once with an idempotency id on every publish attempt (the broker drops "
             "a copy it has stored within its dedup window) and a processed-id store at the "
