@@ -43,7 +43,7 @@ NOTEBOOKS["tour"] = [
     (
         "md",
         """\
-# A tour: the three delivery semantics under each failure point
+# A tour: the delivery semantics under each failure point
 
 A message can go missing or arrive twice at four places: the publish on its way to the broker,
 the broker's ack on its way back, the consumer between receiving and applying it, and the
@@ -58,7 +58,7 @@ with 95% intervals.""",
         """\
 ## One failure point at a time
 
-`scenarios/delivery-semantics.toml` crosses the three semantics with a *linked* sweep
+`scenarios/delivery-semantics.toml` crosses every semantics with a *linked* sweep
 dimension, `failure_point`: at each value exactly one failure is switched on.""",
     ),
     (
@@ -74,15 +74,17 @@ table(results, ["loss_rate", "dup_rate", "latency_p99", "publish_latency_p99"])"
         """\
 How to read it:
 
-* **publish lost**: at-most-once loses exactly that share (nobody resends); at-least-once and
-  exactly-once resend after the ack timeout and lose nothing, paying in publish latency.
+* **publish lost**: at-most-once loses exactly that share (nobody resends); the others resend
+  after the ack timeout and lose nothing, paying in publish latency.
 * **publish ack lost**: the broker stored the message but the producer never heard. At-least-once
   resends and the message is stored twice: a duplicate, `q/(1-q)` per message. Exactly-once
-  sends the same idempotency id, so the broker drops the second copy.
+  sends the same idempotency id, so the broker drops the second copy; the idempotent consumer
+  lets the broker store it and skips it by the message's id.
 * **crash before process**: the consumer dies holding the message. At-most-once had already
   acknowledged it: lost. The others never acked, so it comes back.
 * **crash after process**: the effect is applied but the ack never leaves. At-least-once
-  applies it again; exactly-once finds the message id in its processed-id store.
+  applies it again; exactly-once and the idempotent consumer find the message id in their
+  processed-id store.
 * **consume ack lost**: harmless in streaming (the next commit covers it), a redelivery (and a
   duplicate) in pub/sub under at-least-once.""",
     ),
@@ -123,7 +125,7 @@ plots.system_legend(fig, plots.systems_of(point))""",
         """\
 At the harshest level at-most-once loses about one message in six, by three causes: the lost
 publishes themselves, the broker crash (publishes that arrived while it was down), and consumer
-crashes after the commit. At-least-once and exactly-once lose nothing. The price shows in
+crashes after the commit. The three that resend lose nothing. The price shows in
 latency and traffic:""",
     ),
     (
@@ -167,9 +169,9 @@ for j, semantics in enumerate(present):
     (
         "md",
         """\
-During the broker crash (grey) nothing is applied; at-most-once's losses jump, while the other
-two catch up in a burst after the restart. At-least-once's duplicates grow steadily: every lost
-ack or crash after processing adds some. Exactly-once's stay at zero.""",
+During the broker crash (grey) nothing is applied; at-most-once's losses jump, while the others
+catch up in a burst after the restart. At-least-once's duplicates grow steadily: every lost ack
+or crash after processing adds some. The idempotent consumer's and exactly-once's stay at zero.""",
     ),
 ]
 

@@ -44,6 +44,7 @@ def cores() -> int:
 
 class Serial(Executor):
     """Every run in this process, one after another."""
+
     name = "serial"
     workers = 1
 

@@ -44,13 +44,16 @@ class PubSub(Storage):
         self._turn = [0] * len(self.groups)
         self._delivery_no = 0
         self._held = [0] * len(self.groups)
+        """Per subscription, copies stored and not yet acked (at-most-once: not yet pushed)."""
         self._why: list[dict[int, DupCause]] = [{} for _ in groups]
         """Per subscription, why a copy was put back for redelivery (while it is live)."""
         self._ack_dropped: list[set[int]] = [set() for _ in groups]
+        """Per subscription, copies whose consumer ack was lost (why their deadline passes)."""
         self._push_lost: list[set[int]] = [set() for _ in groups]
         """Copies whose last push was lost on the way (their deadline says nothing new)."""
         self._crashed_after: list[set[int]] = [set() for _ in groups]
-        """Per subscription, copies stored and not yet acked (or, at-most-once, pushed)."""
+        """Per subscription, copies whose consumer crashed after applying them, before its
+        ack (why their deadline passes)."""
 
     def _logs(self) -> list[Log]:
         return [self.log]

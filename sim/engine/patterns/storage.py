@@ -28,9 +28,9 @@ class Log:
         self.times = array("d")
         self.remaining = array("i")
         self.attempts = array("i")
+        """The publish attempt each copy was stored from (its id under ``retry_new_id``)."""
         self.copies = array("h")
         """Which stored copy of its message each one is (1, 2, ...)."""
-        """The publish attempt each copy was stored from (its id under ``retry_new_id``)."""
         self.base = 0
 
 
