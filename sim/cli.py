@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -23,16 +23,10 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from sim.engine.clock import Runaway
-from sim.report import explain as words
-from sim.report.charts import draw_sequence
 from sim.scenario import catalog
 from sim.scenario.catalog import default_scenario, shipped_folder, shipped_scenarios
 from sim.scenario.errors import ScenarioError, printable
-from sim.scenario.loading import load_scenario
-from sim.scenario.paths import parse_sweep
-from sim.scenario.schema import Scenario
-from sim.study.executors import ExecutorUnavailable, StudyOptionError
+from sim.study.executors import ExecutorUnavailable, StudyOptionError, cores
 from sim.study.files import (
     DamagedResults,
     out_directory_problem,
@@ -41,10 +35,12 @@ from sim.study.files import (
     row_key,
     write_results,
 )
-from sim.study.journal import StudyMismatch
-from sim.study.results import Results
-from sim.study.runner import points_of
-from sim.study.runner import sweep as run_study
+
+if TYPE_CHECKING:  # the commands import what they need, so that the CLI starts fast
+    import pandas as pd
+
+    from sim.scenario.schema import Scenario
+    from sim.study.results import Results
 
 ARGV = "dsim.argv"
 """Where the command line as given is kept (``ctx.meta``), for ``meta.json``."""
@@ -111,6 +107,8 @@ SetOpt = Annotated[
 
 
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
+    from sim.scenario.loading import load_scenario
+
     """Load a scenario given as a path or a shipped name; refusals exit with code 2."""
     path = resolve_scenario(path)
     try:
@@ -143,6 +141,8 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     loaded = _load(scenario, set_)
     if loaded.sweep:
         try:
+            from sim.scenario.points import points_of
+
             points_of(loaded)  # every point of the product, as dsim run builds them
         except ScenarioError as exc:
             raise _error(str(exc), 2) from None
@@ -266,9 +266,22 @@ def run_command(
             "comparison is not traced (trace its event-driven design as a scenario of its own)",
             2,
         )
+    if charts and group is not None and loaded.architecture is None:
+        names = [c.name for c in loaded.consumers]
+        if group not in names:
+            raise _error(
+                f"no consumer group {group!r} in {scenario} (groups: {', '.join(names)})", 2
+            )
+    from sim.engine.clock import Runaway
+    from sim.scenario.paths import parse_sweep
+    from sim.study.journal import StudyMismatch
+    from sim.study.runner import sweep as run_study
+
     try:
         extra = parse_sweep(sweep or [])
-        with reporter(loaded.name, quiet) as progress:
+        parallel = executor != "serial" and (bool(scheduler) or (jobs or cores()) > 1)
+        warming = Warmup(charts and parallel)
+        with reporter(loaded.name, quiet, warming) as progress:
             results = run_study(
                 loaded,
                 {**loaded.sweep, **extra} if extra else None,
@@ -299,9 +312,18 @@ def run_command(
     except OSError as exc:  # most likely the journal in DIR/parts could not be written
         raise _error(f"cannot run the study into {directory}: {_reason(exc)}", 2) from None
     command = ["dsim", *ctx.meta.get(ARGV, sys.argv[1:])]
+    paths: list[Path] = []
+
+    def write() -> None:
+        paths.extend(write_results(results, directory, command=command))
+
     try:
-        paths = write_results(results, directory, command=command)
-        drawn = _draw(results.tables(), directory, fmt, group) if charts else []
+        if charts:
+            warming.join()  # nothing half-imported when the chart workers fork
+            drawn = _draw(results.tables(), directory, fmt, group, jobs, meanwhile=write)
+        else:
+            write()
+            drawn = []
     except OSError as exc:
         raise _error(f"cannot write results to {directory}: {_reason(exc)}", 2) from None
     if results.precise is False:
@@ -342,8 +364,15 @@ def _check_format(fmt: str) -> str:
 
 
 def _draw(
-    tables: dict[str, pd.DataFrame], directory: Path, fmt: str, group: str | None
+    tables: dict[str, pd.DataFrame],
+    directory: Path,
+    fmt: str,
+    group: str | None,
+    jobs: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> list[Path]:
+    """Every chart into ``DIR/charts``, on ``jobs`` processes (all cores by default), with
+    ``meanwhile()`` done as they are drawn."""
     key = row_key(tables["summary"])
     groups = list(dict.fromkeys(tables["summary"][key]))
     if group is not None and key == "group" and group not in groups:
@@ -352,7 +381,9 @@ def _draw(
         )
     from sim.report.charts import draw_all
 
-    return draw_all(tables, directory / "charts", fmt, group)
+    return draw_all(
+        tables, directory / "charts", fmt, group, jobs=jobs or cores(), meanwhile=meanwhile
+    )
 
 
 def _report(line: str, charts: list[Path]) -> None:
@@ -438,6 +469,9 @@ def explain(
     the typical story of each cause of loss (--lost) or duplication (--duplicated), and
     sequence diagrams (--diagram)."""
 
+    from sim.report import explain as words
+    from sim.report.charts import draw_sequence
+
     fmt = _check_format(fmt)
     slice_ = start is not None or end is not None
     if slice_ and not diagram:
@@ -497,6 +531,8 @@ def _assignments(texts: list[str]) -> dict[str, str]:
 
 
 def _one_point(rows: pd.DataFrame, what: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    from sim.report import explain as words
+
     """The one point of the study ``rows`` come from; an error naming the points to choose
     from when there are several, or saying so when there is none."""
 
@@ -510,6 +546,10 @@ def _one_point(rows: pd.DataFrame, what: str) -> tuple[dict[str, Any], pd.DataFr
 
 
 def _representatives(trace: pd.DataFrame, kind: str, directory: Path) -> None:
+    import pandas as pd
+
+    from sim.report import explain as words
+
     """Per point and cause: the count and one message to read (its story too, when the
     trace holds one point)."""
 
@@ -546,9 +586,55 @@ def _representatives(trace: pd.DataFrame, kind: str, directory: Path) -> None:
         )
 
 
+class Warmup:
+    """Imports the end of a parallel run needs (pandas and scipy for the tables, matplotlib
+    for the charts) in a thread of this process while the workers simulate, when it would
+    otherwise sit waiting: started by the first finished run (the workers have forked by
+    then), joined before anything forks again."""
+
+    def __init__(self, wanted: bool):
+        self.wanted = wanted
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.wanted and self._thread is None:
+            self._thread = threading.Thread(target=self._imports, daemon=True)
+            self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    @staticmethod
+    def _imports() -> None:
+        import pandas  # noqa: F401
+        import scipy.special  # noqa: F401
+
+        import sim.report.charts  # noqa: F401
+
+
 @contextmanager
-def reporter(name: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """Progress: a rich bar on a terminal, a plain line every few seconds otherwise."""
+def reporter(
+    name: str, quiet: bool, warming: Warmup | None = None
+) -> Iterator[Callable[[int, int], None] | None]:
+    """Progress: a rich bar on a terminal, a plain line every few seconds otherwise, nothing
+    when ``quiet``; and, once a run has finished, the warm-up of what the end imports."""
+    with _progress(name, quiet) as show:
+        if warming is None or not warming.wanted:
+            yield show
+            return
+
+        def tell(done: int, total: int) -> None:
+            if done:
+                warming.start()
+            if show is not None:
+                show(done, total)
+
+        yield tell
+
+
+@contextmanager
+def _progress(name: str, quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
     if quiet:
         yield None
         return

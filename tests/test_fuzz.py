@@ -36,15 +36,14 @@ from typer.testing import CliRunner
 import sim
 import sim.scenario
 from sim.cli import app
+from sim.scenario.files import MAX_DEPTH, MAX_KEY_PARTS
 from sim.scenario.limits import (
-    MAX_DEPTH,
     MAX_EVENTS,
     MAX_MESSAGES,
     MAX_POINTS,
     MAX_TIMELINE_SAMPLES,
     expected_messages,
 )
-from sim.scenario.loading import MAX_KEY_PARTS
 from tests.test_properties import scenarios
 
 runner = CliRunner(env={"COLUMNS": "300"})

@@ -83,6 +83,22 @@ def test_plot_redraws_the_same_chart_files(result: Path, tmp_path: Path) -> None
     assert {p.name: p.read_bytes() for p in (result / "charts").glob("*.png")} == drawn
 
 
+def test_charts_drawn_in_parallel_are_the_files_drawn_one_by_one(
+    result: Path, tmp_path: Path
+) -> None:
+    tables = read_tables(result)
+    written = []
+
+    def meanwhile() -> None:
+        written.append("results")
+
+    serial = plots.draw_all(tables, tmp_path / "serial", jobs=1)
+    parallel = plots.draw_all(tables, tmp_path / "parallel", jobs=2, meanwhile=meanwhile)
+    assert [p.name for p in serial] == [p.name for p in parallel] == [f"{s}.png" for s in CHARTS]
+    assert [p.read_bytes() for p in serial] == [p.read_bytes() for p in parallel]
+    assert written == ["results"]  # the caller's work, done while the charts were drawn
+
+
 def test_svg_on_request(result: Path) -> None:
     replot = dsim("plot", result, "--format", "svg")
     assert replot.exit_code == 0, replot.output

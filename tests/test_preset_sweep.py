@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.registry.presets import PRESETS
 from sim.scenario import Scenario, load_scenario, validate
-from sim.study.runner import points_of
+from sim.scenario.points import points_of
 
 BARE = 'name = "p"\nduration = 1.0\ndrain = 1.0\n[workload]\nrate = 5.0\n'
 OPTIONS = ["--replications", "1", "--jobs", "1", "--quiet", "--no-charts"]

@@ -10,7 +10,7 @@ import pytest
 
 import sim
 from sim.registry.presets import PRESETS
-from sim.study.runner import points_of
+from sim.scenario.points import points_of
 from tests.conftest import run_one, scenario, within
 
 

@@ -751,7 +751,7 @@ def test_every_swept_value_is_validated_up_front(tmp_path, sweep, path, message)
 
 
 def test_a_valid_sweep_loads_and_its_points_validate(tmp_path):
-    from sim.study.runner import points_of
+    from sim.scenario.points import points_of
 
     text = 'name = "x"\n[sweep]\n"delivery.semantics" = ["at-most-once", "exactly-once"]\n'
     text += '"network.publish_ack.loss" = [0.0, 0.1, 0.2]\n'

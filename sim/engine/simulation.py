@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from sim.engine.broker import Broker
 from sim.engine.clock import Clock
@@ -42,6 +41,9 @@ from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
 from sim.scenario.limits import event_budget
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from array import array
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sim.engine.clock import Clock
 from sim.engine.shapes import Answer, RetryReason
 from sim.registry.causes import Cause, DupCause
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Event(IntEnum):
@@ -95,6 +98,8 @@ class Tracer:
 
     def frame(self) -> pd.DataFrame:
         """The events as a DataFrame, names instead of codes, in the order they happened."""
+        import pandas as pd
+
         n = len(self.time)
         events = np.frombuffer(self.event, dtype=np.int8, count=n)
         causes = np.frombuffer(self.cause, dtype=np.int8, count=n)
@@ -122,6 +127,8 @@ class Tracer:
 
 def _cause_names(events: np.ndarray, causes: np.ndarray) -> pd.Categorical[str]:
     """The cause column as a categorical, naming each distinct (event, cause) pair once."""
+    import pandas as pd
+
     pairs = events.astype(np.int32) * 256 + causes.astype(np.int32)
     unique, codes = np.unique(pairs, return_inverse=True)
     names = [describe_cause(int(p) // 256, int(p) % 256) for p in unique]

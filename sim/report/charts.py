@@ -6,6 +6,10 @@ This is the one module that writes chart files; ``dsim run`` and ``dsim plot`` c
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,97 +49,188 @@ def _figure(columns: int, rows: int = 1, width: float = 6.0, height: float = 4.2
     return Figure(figsize=(width * columns, height * rows), layout="constrained")
 
 
-def draw_all(
-    tables: dict[str, pd.DataFrame], out: Path, fmt: str = "png", group: str | None = None
-) -> list[Path]:
-    """Draw every chart of a study into ``out``; ``tables``: ``summary``, ``runs``,
-    ``latency``, ``timeline``, ``faults`` (as written to the result files)."""
-    out.mkdir(parents=True, exist_ok=True)
-    summary, runs = tables["summary"], tables["runs"]
-    if row_key(summary) == "approach":
-        return draw_architectures(tables, out, fmt)
+@dataclass(frozen=True)
+class View:
+    """What every chart of a study shares: the study's name, swept columns, the point the
+    single-point charts show (the last value of every swept key, the harshest in a rising
+    sweep) and the consumer group they show."""
+
+    name: str
+    sweep: list[str]
+    group: str
+    chosen: dict[str, Any]
+    where: str
+    """Words naming the chosen point (`` (at key = value)``), for titles."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart file of a study: its file stem, and the function that draws it from the
+    tables (``draw(tables, view, *args) -> Figure``)."""
+
+    stem: str
+    draw: Callable[..., Figure]
+    args: tuple[Any, ...] = ()
+
+
+SYSTEM_KEYS = ("delivery.semantics", "delivery.pattern")
+"""Swept keys that are a system's identity (they have columns of their own), not a point."""
+
+
+def plan(tables: dict[str, pd.DataFrame], group: str | None = None) -> tuple[View, list[Chart]]:
+    """Every chart of a study, in the order they are listed, and what they share."""
+    summary = tables["summary"]
     sweep = sweep_columns(summary)
     name = str(summary["scenario"].iloc[0])
-    group = group if group is not None else str(summary["group"].iloc[0])
-    written: list[Path] = []
-    save = _saver(out, fmt, written)
-
     point, where = at_point(summary, sweep)
-    chosen = {
-        c: point[c].iloc[0]
-        for c in sweep
-        if c not in ("delivery.semantics", "delivery.pattern") and not point.empty
-    }
-    systems = systems_of(point)
-    fig = _figure(2)
-    left, right = fig.subplots(1, 2)
-    rate_bars(point, "loss_rate", left, group, "How many messages are lost?")
-    rate_bars(point, "dup_rate", right, group, "How many are applied twice or more?")
-    fig.suptitle(f"{name}: loss and duplicates per delivery semantics{where}, group {group}")
-    system_legend(fig, systems)
-    save(fig, "loss_and_duplicates")
-
-    latency, _ = at_point(tables["latency"], sweep, chosen)
-    fig = _figure(2)
-    left, right = fig.subplots(1, 2)
-    latency_cdf(latency, "end_to_end", left, group, "How long until the effect is applied?")
-    latency_cdf(
-        latency, "publish", right, group, "How long does the application wait for the publish ack?"
+    chosen = {c: point[c].iloc[0] for c in sweep if c not in SYSTEM_KEYS and not point.empty}
+    if row_key(summary) == "approach":
+        view = View(name, sweep, "", chosen, where)
+        charts = [Chart("architectures", _architectures), Chart("latency", _approach_latency)]
+        charts += [Chart(f"sweep_{safe_name(c)}", _approach_sweep, (c,)) for c in sweep]
+        return view, charts
+    view = View(
+        name, sweep, group if group is not None else str(summary["group"].iloc[0]), chosen, where
     )
-    fig.suptitle(f"{name}: latency distributions{where} (o median, ^ p99)")
-    system_legend(fig, systems, lines=True)
-    save(fig, "latency")
-
-    for column in sweep:
-        if column in ("delivery.semantics", "delivery.pattern"):
-            continue
-        others = [c for c in sweep if c != column]
-        sliced, where_else = at_point(summary, others)
-        fig = _figure(2, 2, width=5.5, height=3.8)
-        axes = fig.subplots(2, 2)
-        for ax, figure in zip(
-            axes.flat, ("loss_rate", "dup_rate", "latency_p99", "publish_latency_p99"), strict=True
-        ):
-            sweep_curve(sliced, column, figure, ax, group)
-        fig.suptitle(
-            f"{name}: how the figures move with {column}{where_else}, group {group}"
-            " (bands: 95% intervals)"
-        )
-        categorical = not x_positions(sliced[column])[1]
-        system_legend(fig, systems_of(sliced), lines=not categorical, points=categorical)
-        save(fig, f"sweep_{safe_name(column)}")
-
+    charts = [Chart("loss_and_duplicates", _loss_and_duplicates), Chart("latency", _latency)]
+    charts += [Chart(f"sweep_{safe_name(c)}", _sweep, (c,)) for c in sweep if c not in SYSTEM_KEYS]
     timeline = tables["timeline"]
     if not timeline.empty:
-        timeline, where = at_point(timeline, sweep, chosen)
-        faults, _ = at_point(tables["faults"], sweep, chosen)
-        faults = faults[faults["replication"] == 0]
-        for pattern in PATTERNS.order(timeline["pattern"]):
-            present = SEMANTICS.order(timeline["semantics"][timeline["pattern"] == pattern])
-            fig = _figure(1, 3, width=max(4.5 * len(present), 9.0), height=2.6)
-            axes = np.array(fig.subplots(3, len(present), sharex=True, sharey="row", squeeze=False))
-            for j, s in enumerate(present):
-                mine = timeline[(timeline["semantics"] == s) & (timeline["pattern"] == pattern)]
-                windows = faults[(faults["semantics"] == s) & (faults["pattern"] == pattern)]
-                last = j == len(present) - 1
-                throughput(mine, axes[0, j], group, windows, legend=last)
-                backlog(mine, axes[1, j], group, windows, legend=last)
-                damage(mine, axes[2, j], group, windows, legend=last)
-                axes[0, j].set_title(s, color=semantics_colour(s), pad=14)
-            fig.suptitle(
-                f"{name}: one replication over time, {pattern}{where}, group {group}"
-                " (grey: fault windows)"
-            )
-            save(fig, f"timeline_{pattern}")
+        charts += [
+            Chart(f"timeline_{p}", _timeline, (p,))
+            for p in PATTERNS.order(at_point(timeline, sweep, chosen)[0]["pattern"])
+        ]
+    charts += [Chart("causes", _causes), Chart("price", _price)]
+    return view, charts
 
+
+def draw_all(
+    tables: dict[str, pd.DataFrame],
+    out: Path,
+    fmt: str = "png",
+    group: str | None = None,
+    jobs: int = 1,
+    meanwhile: Callable[[], object] | None = None,
+) -> list[Path]:
+    """Draw every chart of a study into ``out`` (after clearing the charts an earlier drawing
+    left there: a sweep chart of a key no longer swept must not linger); ``tables``:
+    ``summary``, ``runs``, ``latency``, ``timeline``, ``faults`` as the result files hold
+    them. With ``jobs`` above 1 the charts are drawn in that many processes at once (the
+    files are the same), and ``meanwhile()`` (say, writing the result files) runs while they
+    are drawn; serially it runs first."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(f"*.{fmt}"):
+        old.unlink()
+    view, charts = plan(tables, group)
+    paths = [out / f"{chart.stem}.{fmt}" for chart in charts]
+    work = [(tables, view, chart, path, fmt) for chart, path in zip(charts, paths, strict=True)]
+    if jobs > 1 and len(work) > 1:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(min(jobs, len(work)), mp_context=context) as pool:
+            drawing = [pool.submit(_save, *args) for args in work]
+            if meanwhile is not None:
+                meanwhile()
+            for future in drawing:
+                future.result()
+        return paths
+    if meanwhile is not None:
+        meanwhile()
+    for args in work:
+        _save(*args)
+    return paths
+
+
+def _save(tables: dict[str, pd.DataFrame], view: View, chart: Chart, path: Path, fmt: str) -> None:
+    fig = chart.draw(tables, view, *chart.args)
+    fig.savefig(path, format=fmt, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
+
+
+# --- the charts of a delivery study ----------------------------------------------------------
+
+
+def _loss_and_duplicates(tables: dict[str, pd.DataFrame], view: View) -> Figure:
+    point, where = at_point(tables["summary"], view.sweep)
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
-    cause_bars(point, left, group)
-    cause_bars(point, right, group, "Why were messages applied twice?", kind="dup")
-    fig.suptitle(f"{name}: losses and duplicates by cause{where}, group {group}")
-    save(fig, "causes")
+    rate_bars(point, "loss_rate", left, view.group, "How many messages are lost?")
+    rate_bars(point, "dup_rate", right, view.group, "How many are applied twice or more?")
+    fig.suptitle(
+        f"{view.name}: loss and duplicates per delivery semantics{where}, group {view.group}"
+    )
+    system_legend(fig, systems_of(point))
+    return fig
 
-    run_point, where = at_point(runs, sweep, chosen)
+
+def _latency(tables: dict[str, pd.DataFrame], view: View) -> Figure:
+    point, _ = at_point(tables["summary"], view.sweep)
+    latency, _ = at_point(tables["latency"], view.sweep, view.chosen)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    latency_cdf(latency, "end_to_end", left, view.group, "How long until the effect is applied?")
+    latency_cdf(
+        latency,
+        "publish",
+        right,
+        view.group,
+        "How long does the application wait for the publish ack?",
+    )
+    fig.suptitle(f"{view.name}: latency distributions{view.where} (o median, ^ p99)")
+    system_legend(fig, systems_of(point), lines=True)
+    return fig
+
+
+def _sweep(tables: dict[str, pd.DataFrame], view: View, column: str) -> Figure:
+    others = [c for c in view.sweep if c != column]
+    sliced, where_else = at_point(tables["summary"], others)
+    fig = _figure(2, 2, width=5.5, height=3.8)
+    axes = fig.subplots(2, 2)
+    for ax, figure in zip(
+        axes.flat, ("loss_rate", "dup_rate", "latency_p99", "publish_latency_p99"), strict=True
+    ):
+        sweep_curve(sliced, column, figure, ax, view.group)
+    fig.suptitle(
+        f"{view.name}: how the figures move with {column}{where_else}, group {view.group}"
+        " (bands: 95% intervals)"
+    )
+    categorical = not x_positions(sliced[column])[1]
+    system_legend(fig, systems_of(sliced), lines=not categorical, points=categorical)
+    return fig
+
+
+def _timeline(tables: dict[str, pd.DataFrame], view: View, pattern: str) -> Figure:
+    timeline, where = at_point(tables["timeline"], view.sweep, view.chosen)
+    faults, _ = at_point(tables["faults"], view.sweep, view.chosen)
+    faults = faults[faults["replication"] == 0]
+    present = SEMANTICS.order(timeline["semantics"][timeline["pattern"] == pattern])
+    fig = _figure(1, 3, width=max(4.5 * len(present), 9.0), height=2.6)
+    axes = np.array(fig.subplots(3, len(present), sharex=True, sharey="row", squeeze=False))
+    for j, s in enumerate(present):
+        mine = timeline[(timeline["semantics"] == s) & (timeline["pattern"] == pattern)]
+        windows = faults[(faults["semantics"] == s) & (faults["pattern"] == pattern)]
+        last = j == len(present) - 1
+        throughput(mine, axes[0, j], view.group, windows, legend=last)
+        backlog(mine, axes[1, j], view.group, windows, legend=last)
+        damage(mine, axes[2, j], view.group, windows, legend=last)
+        axes[0, j].set_title(s, color=semantics_colour(s), pad=14)
+    fig.suptitle(
+        f"{view.name}: one replication over time, {pattern}{where}, group {view.group}"
+        " (grey: fault windows)"
+    )
+    return fig
+
+
+def _causes(tables: dict[str, pd.DataFrame], view: View) -> Figure:
+    point, where = at_point(tables["summary"], view.sweep)
+    fig = _figure(2)
+    left, right = fig.subplots(1, 2)
+    cause_bars(point, left, view.group)
+    cause_bars(point, right, view.group, "Why were messages applied twice?", kind="dup")
+    fig.suptitle(f"{view.name}: losses and duplicates by cause{where}, group {view.group}")
+    return fig
+
+
+def _price(tables: dict[str, pd.DataFrame], view: View) -> Figure:
+    run_point, where = at_point(tables["runs"], view.sweep, view.chosen)
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
     price_bars(
@@ -143,43 +238,27 @@ def draw_all(
         "wire_messages",
         "delivered",
         left,
-        group,
+        view.group,
         "Network messages per delivered message",
     )
     price_bars(
-        run_point, "attempts", "delivered", right, group, "Publish attempts per delivered message"
+        run_point,
+        "attempts",
+        "delivered",
+        right,
+        view.group,
+        "Publish attempts per delivered message",
     )
-    fig.suptitle(f"{name}: the price of each guarantee{where}, group {group}")
+    fig.suptitle(f"{view.name}: the price of each guarantee{where}, group {view.group}")
     system_legend(fig, systems_of(run_point))
-    save(fig, "price")
-    return written
+    return fig
 
 
-def _saver(out: Path, fmt: str, written: list[Path]) -> Any:
-    """A function that saves a figure into ``out``, after clearing the charts of an earlier
-    drawing there (a sweep chart of a key no longer swept must not linger)."""
-    for old in out.glob(f"*.{fmt}"):
-        old.unlink()
-
-    def save(fig: Figure, stem: str) -> None:
-        path = out / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
-        written.append(path)
-
-    return save
+# --- the charts of an architecture comparison (SPEC section 3) -------------------------------
 
 
-def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "png") -> list[Path]:
-    """The charts of an architecture comparison: the approaches side by side, their
-    latency distributions, and every figure against each swept key."""
-    summary = tables["summary"]
-    sweep = sweep_columns(summary)
-    name = str(summary["scenario"].iloc[0])
-    written: list[Path] = []
-    save = _saver(out, fmt, written)
-    point, where = at_point(summary, sweep)
-    present = approaches_of(point["approach"])
-
+def _architectures(tables: dict[str, pd.DataFrame], view: View) -> Figure:
+    point, where = at_point(tables["summary"], view.sweep)
     fig = _figure(3, 2, width=4.3, height=3.4)
     panels = [
         ("success_rate", "Did the request succeed?"),
@@ -191,35 +270,40 @@ def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "p
     ]
     for ax, (figure, title) in zip(np.array(fig.subplots(2, 3)).flat, panels, strict=True):
         approach_bars(point, figure, ax, title)
-    fig.suptitle(f"{name}: chain, orchestration or events{where}")
-    approach_legend(fig, present)
-    save(fig, "architectures")
+    fig.suptitle(f"{view.name}: chain, orchestration or events{where}")
+    approach_legend(fig, approaches_of(point["approach"]))
+    return fig
 
-    latency, _ = at_point(tables["latency"], sweep)
+
+def _approach_latency(tables: dict[str, pd.DataFrame], view: View) -> Figure:
+    point, where = at_point(tables["summary"], view.sweep)
+    latency, _ = at_point(tables["latency"], view.sweep)
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
     approach_cdf(latency, "user", left, "How long does the user wait?")
     approach_cdf(latency, "agree", right, "How long until every service has the change?")
     fig.suptitle(
-        f"{name}: the wait of every answered request, and the time until all agree "
+        f"{view.name}: the wait of every answered request, and the time until all agree "
         f"of those every service applied{where}"
     )
-    approach_legend(fig, present, lines=True)
-    save(fig, "latency")
+    approach_legend(fig, approaches_of(point["approach"]), lines=True)
+    return fig
 
-    for column in sweep:
-        others = [c for c in sweep if c != column]
-        sliced, where_else = at_point(summary, others)
-        fig = _figure(2, 2, width=5.5, height=3.8)
-        figures = ("success_rate", "user_latency_p99", "inconsistent_rate", "agree_time_p99")
-        for ax, figure in zip(np.array(fig.subplots(2, 2)).flat, figures, strict=True):
-            approach_curve(sliced, column, figure, ax)
-        fig.suptitle(
-            f"{name}: how the approaches move with {column}{where_else} (bands: 95% intervals)"
-        )
-        approach_legend(fig, present)
-        save(fig, f"sweep_{safe_name(column)}")
-    return written
+
+def _approach_sweep(tables: dict[str, pd.DataFrame], view: View, column: str) -> Figure:
+    summary = tables["summary"]
+    point, _ = at_point(summary, view.sweep)
+    others = [c for c in view.sweep if c != column]
+    sliced, where_else = at_point(summary, others)
+    fig = _figure(2, 2, width=5.5, height=3.8)
+    figures = ("success_rate", "user_latency_p99", "inconsistent_rate", "agree_time_p99")
+    for ax, figure in zip(np.array(fig.subplots(2, 2)).flat, figures, strict=True):
+        approach_curve(sliced, column, figure, ax)
+    fig.suptitle(
+        f"{view.name}: how the approaches move with {column}{where_else} (bands: 95% intervals)"
+    )
+    approach_legend(fig, approaches_of(point["approach"]))
+    return fig
 
 
 def safe_name(text: str) -> str:

@@ -11,7 +11,7 @@ from sim.report.architecture_charts import (
     approach_curve,
     approach_legend,
 )
-from sim.report.charts import draw_all, draw_architectures, safe_name
+from sim.report.charts import draw_all, plan, safe_name
 from sim.report.delivery_charts import (
     at_point,
     backlog,
@@ -39,8 +39,8 @@ __all__ = [
     "cause_bars",
     "damage",
     "draw_all",
-    "draw_architectures",
     "latency_cdf",
+    "plan",
     "price_bars",
     "rate_bars",
     "safe_name",

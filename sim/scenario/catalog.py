@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from sim.scenario.errors import ScenarioError
-from sim.scenario.loading import read_toml
+from sim.scenario.files import read_toml
 
 
 def shipped_folder() -> Path:

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from sim.registry.patterns import PATTERNS
-from sim.scenario.errors import Problem, describe_value, format_path
+from sim.scenario.errors import Problem, describe_value
+from sim.scenario.files import MAX_DEPTH
+from sim.scenario.messages import format_path
 from sim.scenario.schema import Scenario, mean_of
 
-MAX_DEPTH = 32
-"""Tables and arrays nested deeper than this (the format needs 5) are refused."""
 MAX_MESSAGES = 10**8
 """Expected messages per replication (``workload.producers`` x rate x ``duration``, spikes
 included): at about 45,000 simulated messages a second and 120 bytes a message, 10^8 is

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,13 +20,14 @@ from sim.registry.base import Registry
 from sim.registry.patterns import PATTERNS
 from sim.registry.presets import PRESETS
 from sim.registry.semantics import SEMANTICS
-from sim.scenario.errors import Problem, ScenarioError, describe_value, problems_from
+from sim.scenario.errors import Problem, ScenarioError, describe_value
+from sim.scenario.files import read_toml
 from sim.scenario.limits import (
-    MAX_DEPTH,
     limit_problems,
     shape_problems,
     sweep_size,
 )
+from sim.scenario.messages import problems_from
 from sim.scenario.paths import parse_assignment, set_path, split_path
 from sim.scenario.presets import apply_preset
 from sim.scenario.schema import LINKS, ConsumerGroup, Scenario
@@ -154,7 +153,7 @@ def _validate(raw: Mapping[str, Any], source: str, limits: bool) -> Scenario:
     scenario._raw = copy.deepcopy(dict(raw))
     problems = _cross_checks(scenario)
     if not problems and limits and not scenario.sweep:
-        # a sweep's points are checked one by one when they are built (runner.points_of)
+        # a sweep's points are checked one by one as they are built (points.points_of)
         problems = limit_problems(scenario)
     problems = problems or sweep_size(scenario) or _sweep_problems(scenario)
     if problems:
@@ -209,63 +208,6 @@ def _sweep_problems(s: Scenario) -> list[Problem]:
                 problems.append(Problem(f'sweep."{key}"', str(exc.args[0])))
                 break
     return problems
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """The data of a TOML file; a ScenarioError names the file when it is missing, unreadable, empty
-    or not TOML."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(str(path), [Problem("", "no such file")]) from None
-    except IsADirectoryError:
-        raise ScenarioError(
-            str(path), [Problem("", "is a directory, expected a .toml file")]
-        ) from None
-    except (UnicodeDecodeError, OSError) as exc:
-        raise ScenarioError(str(path), [Problem("", f"cannot read: {exc}")]) from None
-    if not text.strip():
-        raise ScenarioError(
-            str(path), [Problem("", 'the file is empty (a scenario needs at least name = "...")')]
-        )
-    try:
-        return parse_toml(text)
-    except ValueError as exc:
-        raise ScenarioError(str(path), [Problem("", str(exc))]) from None
-
-
-MAX_KEY_PARTS = 256
-"""Parts of one dotted key (``a.b.c``) that a scenario file may have: Python's TOML reader
-takes memory quadratic in them (20,000 parts: 1.5 GB), so longer keys are refused unread."""
-_KEY_PART = r"""(?:[A-Za-z0-9_-]++|"[^"\n]*+"|'[^'\n]*+')"""
-_KEY_CHAIN = re.compile(rf"(?<![A-Za-z0-9_-])(?:{_KEY_PART}[ \t]*+\.[ \t]*+)++")
-"""A run of dotted key parts, matched whole (possessive: the scan stays linear)."""
-
-
-def _longest_key_parts(text: str) -> int:
-    """Parts in the longest dotted key-like run of ``text`` (an upper bound for its keys)."""
-    longest = 0
-    if text.count(".") >= MAX_KEY_PARTS:
-        for match in _KEY_CHAIN.finditer(text):
-            if match.group().count(".") > longest:
-                longest = max(longest, len(re.findall(_KEY_PART, match.group())))
-    return longest
-
-
-def parse_toml(text: str) -> dict[str, Any]:
-    """TOML text as data; ``ValueError`` saying ``invalid TOML: ...`` if it is not TOML or
-    is nested too deeply for the reader."""
-    if _longest_key_parts(text) >= MAX_KEY_PARTS:
-        raise ValueError(f"invalid TOML: a dotted key with more than {MAX_KEY_PARTS} parts")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"invalid TOML: {exc}") from None
-    except RecursionError:
-        raise ValueError(
-            f"invalid TOML: arrays or tables nested too deeply (at most {MAX_DEPTH} levels)"
-        ) from None
 
 
 def load_scenario(path: str | Path, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Scenario:

@@ -8,7 +8,7 @@ import tomllib
 from typing import Any
 
 from sim.scenario.errors import Problem, ScenarioError
-from sim.scenario.limits import MAX_DEPTH
+from sim.scenario.files import MAX_DEPTH
 from sim.scenario.schema import ConsumerGroup
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]+)\[(?P<index>\d+)\]$")

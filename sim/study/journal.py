@@ -11,12 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sim.scenario.schema import Scenario
 from sim.study.files import atomic_path, write_atomic
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Part = dict[str, Any]
 """One replication: ``rows`` (figures per consumer group), ``windows`` (fault windows),
@@ -81,6 +82,8 @@ class Journal:
 
     def load_trace(self, key: str, seed: int) -> pd.DataFrame:
         """The journaled trace of a point's replication 0."""
+        import pandas as pd
+
         return pd.read_parquet(self._trace_path(key, seed))
 
     def record_trace(self, key: str, seed: int, events: pd.DataFrame) -> None:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from sim.scenario import Scenario
 from sim.study.files import KEYS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _empty() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()
 
 
 @dataclass
@@ -26,13 +33,13 @@ class Results:
     executor: str = "serial"
     reused: int = 0
     """Runs taken from an earlier, interrupted study (``resume``) instead of simulated."""
-    latency: pd.DataFrame = field(default_factory=pd.DataFrame)
+    latency: pd.DataFrame = field(default_factory=_empty)
     """Latency distributions: per point, group and kind (``end_to_end``, ``publish``), the
     seconds at each quantile, averaged over replications."""
-    timeline: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timeline: pd.DataFrame = field(default_factory=_empty)
     """Replication 0 of every point over time: rates, queue, backlog, lag, cumulative
     losses and duplicates (see :mod:`sim.timeline`)."""
-    trace: pd.DataFrame = field(default_factory=pd.DataFrame)
+    trace: pd.DataFrame = field(default_factory=_empty)
     """Every event of replication 0 of every point, when the study was traced."""
     precise: bool | None = None
     """Under ``replications = "auto"``: whether every target interval reached the precision

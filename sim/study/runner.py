@@ -10,29 +10,30 @@ replications until the 95% interval of every target figure is within ``precision
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from sim.engine.architectures import ARCHITECTURE_FIGURES, compare
 from sim.engine.figures import FIGURES
 from sim.engine.simulation import simulate
 from sim.engine.streams import replication_seeds
 from sim.engine.timeline import CDF_LEVELS
-from sim.scenario.errors import ScenarioError
+from sim.scenario.points import SweepTable, points_of
 from sim.scenario.schema import Scenario
 from sim.study.executors import StudyOptionError, make_executor
 from sim.study.files import KEYS
 from sim.study.journal import Journal, Part, fingerprint
 from sim.study.results import Results
 from sim.study.stats import summarize, t_interval
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FAULT_COLUMNS = ["target", "kind", "start", "end", "origin"]
 AUTO_TARGETS = ("loss_rate", "dup_rate", "latency_mean")
@@ -41,42 +42,8 @@ ARCHITECTURE_TARGETS = ("success_rate", "user_latency_mean", "inconsistent_rate"
 AUTO_START = 5
 
 
-SweepTable = Mapping[str, Sequence[Any] | Mapping[str, Sequence[Any]]]
-"""A sweep as a scenario's ``[sweep]`` holds it: ``"dotted.key" = [values]`` dimensions, or
-linked ones (a table of ``"dotted.key" = [values]`` moving in step, with a ``label``)."""
 Progress = Callable[[int, int], None]
 """Called with (runs done, runs planned) as runs finish; the plan grows under "auto"."""
-
-
-def points_of(
-    scenario: Scenario,
-    sweep: SweepTable | None = None,
-) -> tuple[dict[str, Any], list[tuple[dict[str, Any], Scenario]]]:
-    """The sweep table and its points: (column values, the point's scenario), every point
-    validated up front so that a bad value fails before anything runs."""
-    if sweep is not None:
-        scenario = scenario.with_values(
-            {
-                "sweep": {
-                    k: dict(v) if isinstance(v, Mapping) else list(v) for k, v in sweep.items()
-                }
-            },
-            source="sweep",
-        )
-    base = scenario.model_copy(update={"sweep": {}})
-    dimensions = scenario.sweep_dimensions()
-    points = []
-    for combination in itertools.product(*(options for _, options in dimensions)):
-        columns = {
-            name: label for (name, _), (label, _) in zip(dimensions, combination, strict=True)
-        }
-        values = {k: v for _, keys in combination for k, v in keys.items()}
-        try:
-            points.append((columns, base.with_values(values, source="sweep") if values else base))
-        except ScenarioError as exc:
-            detail = [f'sweep."{k}" = {v!r}' for k, v in columns.items()]
-            raise ScenarioError(f"{scenario.name} ({', '.join(detail)})", exc.problems) from None
-    return dict(scenario.sweep), points
 
 
 def label(value: Any) -> Any:
@@ -223,6 +190,8 @@ def sweep(
         precise,
     )
     if traces:
+        import pandas as pd
+
         results.trace = pd.concat(
             [_identified(frame, scenario.name, *points[p]) for p, frame in sorted(traces.items())],
             ignore_index=True,
@@ -234,6 +203,8 @@ def _identified(
     frame: pd.DataFrame, name: str, values: dict[str, Any], point: Scenario
 ) -> pd.DataFrame:
     """A point's table with the columns that say which point it is, first."""
+    import pandas as pd
+
     ident = {**identity(name, values, point), "replication": 0}
     return pd.concat([pd.DataFrame(ident, index=frame.index), frame], axis=1)
 
@@ -308,6 +279,8 @@ def _assemble(
     reused: int,
     precise: bool | None,
 ) -> Results:
+    import pandas as pd
+
     key, figures, _ = kind_of(scenario)
     rows: list[dict[str, Any]] = []
     windows: list[dict[str, Any]] = []
@@ -360,6 +333,8 @@ def _latency_table(
 ) -> pd.DataFrame:
     """Latency distributions of one point: the quantile functions averaged over replications
     (Vincent averaging), one row per group (or approach), kind and quantile."""
+    import pandas as pd
+
     frames = []
     for group, kinds in runs[0].items():
         for kind in kinds:
