@@ -10,7 +10,7 @@ technique can change here without touching any component.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from heapq import heappush
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
@@ -91,10 +91,20 @@ class Clock:
             now = env._now
             n = 0  # events this chunk: checked per chunk, as fast as env.run
             for n in range(1, 4097):
-                if not queue or queue[0][0] >= until:
+                if not queue:
                     n -= 1
                     break
-                step()
+                item = queue[0]
+                if item[0] >= until:
+                    n -= 1
+                    break
+                event = item[3]
+                if event.__class__ is _Call:  # a model event: what step() would do, inline
+                    heappop(queue)
+                    env._now = item[0]
+                    event.handler(event.payload)
+                else:  # a SimPy event (a process waiting on a timeout)
+                    step()
             still = still + n if env._now == now else 0
             done += n
             if still >= stuck_after:
