@@ -152,6 +152,8 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
         f"{len(loaded.consumers)} consumer group(s), {len(loaded.faults)} fault(s)"
         f"{_sweep_note(loaded)})",
         highlight=False,
+        markup=False,
+        soft_wrap=True,  # one line, however long the path
     )
 
 
@@ -597,11 +599,13 @@ class Warmup:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        """Begin the imports (once; a no-op when they are not wanted)."""
         if self.wanted and self._thread is None:
             self._thread = threading.Thread(target=self._imports, daemon=True)
             self._thread.start()
 
     def join(self) -> None:
+        """Wait until the imports are done."""
         if self._thread is not None:
             self._thread.join()
 
