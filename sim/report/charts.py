@@ -1,11 +1,15 @@
-"""The chart files: every chart of a result directory, drawn into ``DIR/charts``.
+"""The charts of a result directory: which there are (:data:`CHARTS`, with what each answers
+and what to read in it), the figures that draw them (:func:`chart_figures`), and the chart
+files in ``DIR/charts``.
 
 This is the one module that writes chart files; ``dsim run`` and ``dsim plot`` call
-:func:`draw_all`.
+:func:`draw_all`, and the HTML report draws the same figures inline.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.registry.base import Registry
 from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
 from sim.report.architecture_charts import (
@@ -41,6 +46,104 @@ from sim.report.styles import approaches_of, semantics_colour, systems_of
 from sim.study.files import DamagedResults, atomic_path, read_tables, row_key
 
 
+@dataclass(frozen=True)
+class Chart:
+    """One kind of chart: its file, the question it answers and what to read in it."""
+
+    name: str
+    file: str
+    """The file's stem (``<key>`` and ``<pattern>`` stand for each swept key and pattern)."""
+    description: str
+    """The question it answers (the docs' table of charts)."""
+    read: str
+    """What to read in it, in one line (the report's caption)."""
+
+
+CHARTS: Registry[Chart] = Registry(
+    "chart",
+    [
+        Chart(
+            "loss_and_duplicates",
+            "loss_and_duplicates",
+            "how many messages each semantics and pattern loses and applies twice, with 95% "
+            "intervals",
+            "Each bar is the mean share of eligible messages lost (left) or applied more than "
+            "once (right), one colour per semantics and one hatch per pattern; the whiskers "
+            "are 95% intervals, so a bar whose whisker reaches zero may be no loss at all.",
+        ),
+        Chart(
+            "latency",
+            "latency",
+            "the end-to-end latency distribution (CDF, median and p99 marked) and how long "
+            "the application waits for the publish ack",
+            "Further right is slower (the time axis is logarithmic); the circle on each curve "
+            "is its median and the triangle its p99; a curve that reaches the top late has a "
+            "tail of retries or redeliveries.",
+        ),
+        Chart(
+            "sweep",
+            "sweep_<key>",
+            "loss, duplicates, p99 latency and p99 publish latency against each swept key, "
+            "with 95% bands",
+            "A line that climbs as the swept value grows is a semantics that pays for that "
+            "failure; where two bands overlap, the difference between those lines is within "
+            "the noise.",
+        ),
+        Chart(
+            "timeline",
+            "timeline_<pattern>",
+            "one replication over time per semantics: throughput, consumer lag and broker "
+            "queue, cumulative losses and duplicates, fault windows shaded and named",
+            "Grey bands are fault windows: see the lag and the broker queue grow inside them "
+            "and drain after, and where the cumulative losses (red) and duplicates (blue) step "
+            "up.",
+        ),
+        Chart(
+            "causes",
+            "causes",
+            "losses and duplicates, each stacked by cause",
+            "Each bar is split by the failure that caused the losses (left) or duplicates "
+            "(right): the tallest segment is the failure point to fix, or to guard, first.",
+        ),
+        Chart(
+            "price",
+            "price",
+            "network messages and publish attempts per delivered message",
+            "What each guarantee costs: network messages and publish attempts per delivered "
+            "message; at-most-once is the floor, and retries and redeliveries add the rest.",
+        ),
+        Chart(
+            "architectures",
+            "architectures",
+            "the approaches side by side: success, user latency, inconsistent requests, time "
+            "until every service agrees, duplicates downstream",
+            "One bar per approach and figure, with 95% intervals: higher success, lower user "
+            "latency and fewer inconsistent requests are better; the event-driven design "
+            "trades the user's wait for the time until every service agrees.",
+        ),
+        Chart(
+            "architecture_latency",
+            "latency",
+            "an architecture comparison's latency: the user's wait and the time until every "
+            "service has the change (CDFs)",
+            "Further right is slower (logarithmic time); the left panel is what the user "
+            "waits, the right how long until every service has applied the change.",
+        ),
+        Chart(
+            "architecture_sweep",
+            "sweep_<key>",
+            "an architecture comparison's figures against each swept key, with 95% bands",
+            "How each approach's success, p99 user latency, inconsistency and p99 time until "
+            "all agree move with the swept value; overlapping bands do not differ.",
+        ),
+    ],
+)
+"""Every kind of chart a result directory can have, in the order they are drawn."""
+
+Drawn = tuple[str, str, Figure]
+"""A chart drawn: its file stem, the name of its kind in :data:`CHARTS`, and the figure."""
+
+
 def _figure(columns: int, rows: int = 1, width: float = 6.0, height: float = 4.2) -> Figure:
     return Figure(figsize=(width * columns, height * rows), layout="constrained")
 
@@ -51,15 +154,26 @@ def draw_all(
     """Draw every chart of a study into ``out``; ``tables``: ``summary``, ``runs``,
     ``latency``, ``timeline``, ``faults`` (as written to the result files)."""
     out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob(f"*.{fmt}"):  # a sweep chart of a key no longer swept must not linger
+        old.unlink()
+    written: list[Path] = []
+    for stem, _, fig in chart_figures(tables, group):
+        path = out / f"{stem}.{fmt}"
+        fig.savefig(path, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
+        written.append(path)
+    return written
+
+
+def chart_figures(tables: dict[str, pd.DataFrame], group: str | None = None) -> Iterator[Drawn]:
+    """Every chart of a study, one figure at a time, in the order of :data:`CHARTS` (a
+    delivery study's charts show ``group``, by default the first)."""
     summary, runs = tables["summary"], tables["runs"]
     if row_key(summary) == "approach":
-        return draw_architectures(tables, out, fmt)
+        yield from architecture_figures(tables)
+        return
     sweep = sweep_columns(summary)
     name = str(summary["scenario"].iloc[0])
     group = group if group is not None else str(summary["group"].iloc[0])
-    written: list[Path] = []
-    save = _saver(out, fmt, written)
-
     point, where = at_point(summary, sweep)
     chosen = {
         c: point[c].iloc[0]
@@ -73,7 +187,7 @@ def draw_all(
     rate_bars(point, "dup_rate", right, group, "How many are applied twice or more?")
     fig.suptitle(f"{name}: loss and duplicates per delivery semantics{where}, group {group}")
     system_legend(fig, systems)
-    save(fig, "loss_and_duplicates")
+    yield "loss_and_duplicates", "loss_and_duplicates", fig
 
     latency, _ = at_point(tables["latency"], sweep, chosen)
     fig = _figure(2)
@@ -84,7 +198,7 @@ def draw_all(
     )
     fig.suptitle(f"{name}: latency distributions{where} (o median, ^ p99)")
     system_legend(fig, systems, lines=True)
-    save(fig, "latency")
+    yield "latency", "latency", fig
 
     for column in sweep:
         if column in ("delivery.semantics", "delivery.pattern"):
@@ -103,7 +217,7 @@ def draw_all(
         )
         categorical = not x_positions(sliced[column])[1]
         system_legend(fig, systems_of(sliced), lines=not categorical, points=categorical)
-        save(fig, f"sweep_{safe_name(column)}")
+        yield f"sweep_{safe_name(column)}", "sweep", fig
 
     timeline = tables["timeline"]
     if not timeline.empty:
@@ -126,14 +240,14 @@ def draw_all(
                 f"{name}: one replication over time, {pattern}{where}, group {group}"
                 " (grey: fault windows)"
             )
-            save(fig, f"timeline_{pattern}")
+            yield f"timeline_{pattern}", "timeline", fig
 
     fig = _figure(2)
     left, right = fig.subplots(1, 2)
     cause_bars(point, left, group)
     cause_bars(point, right, group, "Why were messages applied twice?", kind="dup")
     fig.suptitle(f"{name}: losses and duplicates by cause{where}, group {group}")
-    save(fig, "causes")
+    yield "causes", "causes", fig
 
     run_point, where = at_point(runs, sweep, chosen)
     fig = _figure(2)
@@ -151,32 +265,20 @@ def draw_all(
     )
     fig.suptitle(f"{name}: the price of each guarantee{where}, group {group}")
     system_legend(fig, systems_of(run_point))
-    save(fig, "price")
-    return written
-
-
-def _saver(out: Path, fmt: str, written: list[Path]) -> Any:
-    """A function that saves a figure into ``out``, after clearing the charts of an earlier
-    drawing there (a sweep chart of a key no longer swept must not linger)."""
-    for old in out.glob(f"*.{fmt}"):
-        old.unlink()
-
-    def save(fig: Figure, stem: str) -> None:
-        path = out / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
-        written.append(path)
-
-    return save
+    yield "price", "price", fig
 
 
 def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "png") -> list[Path]:
+    """The chart files of an architecture comparison (see :func:`architecture_figures`)."""
+    return draw_all(tables, out, fmt)
+
+
+def architecture_figures(tables: dict[str, pd.DataFrame]) -> Iterator[Drawn]:
     """The charts of an architecture comparison: the approaches side by side, their
     latency distributions, and every figure against each swept key."""
     summary = tables["summary"]
     sweep = sweep_columns(summary)
     name = str(summary["scenario"].iloc[0])
-    written: list[Path] = []
-    save = _saver(out, fmt, written)
     point, where = at_point(summary, sweep)
     present = approaches_of(point["approach"])
 
@@ -193,7 +295,7 @@ def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "p
         approach_bars(point, figure, ax, title)
     fig.suptitle(f"{name}: chain, orchestration or events{where}")
     approach_legend(fig, present)
-    save(fig, "architectures")
+    yield "architectures", "architectures", fig
 
     latency, _ = at_point(tables["latency"], sweep)
     fig = _figure(2)
@@ -205,7 +307,7 @@ def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "p
         f"of those every service applied{where}"
     )
     approach_legend(fig, present, lines=True)
-    save(fig, "latency")
+    yield "latency", "architecture_latency", fig
 
     for column in sweep:
         others = [c for c in sweep if c != column]
@@ -218,8 +320,7 @@ def draw_architectures(tables: dict[str, pd.DataFrame], out: Path, fmt: str = "p
             f"{name}: how the approaches move with {column}{where_else} (bands: 95% intervals)"
         )
         approach_legend(fig, present)
-        save(fig, f"sweep_{safe_name(column)}")
-    return written
+        yield f"sweep_{safe_name(column)}", "architecture_sweep", fig
 
 
 def safe_name(text: str) -> str:

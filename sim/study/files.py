@@ -211,7 +211,7 @@ def read_tables(directory: Path, names: tuple[str, ...] = TABLES) -> dict[str, p
         raise DamagedResults(directory, "no such directory")
     tables: dict[str, pd.DataFrame] = {}
     for name in names:
-        tables[name] = _read_table(directory / f"{name}.csv")
+        tables[name] = read_csv(directory / f"{name}.csv")
     summary = tables.get("summary")
     key = row_key(summary) if summary is not None else "group"
     for name, table in tables.items():
@@ -243,7 +243,9 @@ def read_tables(directory: Path, names: tuple[str, ...] = TABLES) -> dict[str, p
     return tables
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file of a result directory, read back: :class:`DamagedResults` naming it when it
+    is missing, empty, not text, cut short or has rows of the wrong length."""
     import pandas as pd
 
     try:
