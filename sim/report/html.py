@@ -356,18 +356,19 @@ def _question(held: Holdings) -> str:
 
 
 def _row(part: pd.DataFrame, figure: str) -> tuple[float, float, float] | None:
+    """A figure's mean and 95% interval in ``part``; the interval is cut at zero, below
+    which no figure goes (a t-interval of few replications can reach past it)."""
     rows = part[part["figure"] == figure]
     if rows.empty:
         return None
-    return (
-        float(rows["mean"].iloc[0]),
-        float(rows["ci_low"].iloc[0]),
-        float(rows["ci_high"].iloc[0]),
-    )
+    mean, low, high = (float(rows[c].iloc[0]) for c in ("mean", "ci_low", "ci_high"))
+    return mean, max(0.0, low) if not math.isnan(low) else low, high
 
 
 def _share(values: tuple[float, float, float]) -> str:
-    return spread(*values, scale=100.0, unit="%")
+    """A share of 1 in percent, its interval cut at 100%."""
+    mean, low, high = values
+    return spread(mean, low, min(high, 1.0) if not math.isnan(high) else high, 100.0, "%")
 
 
 def _nothing(values: tuple[float, float, float] | None) -> bool:
@@ -495,6 +496,8 @@ def _summary(held: Holdings) -> str:
         cells = "".join(f'<td class="k">{escape(str(values[k]))}</td>' for k in varying)
         for c in columns:
             row = _row(part, c.figure)
+            if row is not None and c.unit == "%":
+                row = (row[0], row[1], min(row[2], 1.0))
             text = "–" if row is None else spread(*row, scale=units[c.figure][1])
             cells += f'<td class="n">{escape(text)}</td>'
         rows.append(f"<tr>{cells}</tr>")

@@ -42,13 +42,15 @@ class Column:
     when_nonzero: bool = False
     """Shown (whatever its priority) only when some row is not zero; the title says when
     none is."""
+    short: str = ""
+    """A shorter title, for a table that must be narrow."""
 
 
 DELIVERY_COLUMNS = (
     Column("eligible", "eligible", "", priority=2),
     Column("loss_rate", "lost", "%"),
-    Column("dup_rate", "duplicated", "%"),
-    Column("dead_lettered", "dead-lettered", "", when_nonzero=True),
+    Column("dup_rate", "duplicated", "%", short="dup"),
+    Column("dead_lettered", "dead-lettered", "", when_nonzero=True, short="DLQ"),
     Column("pending", "pending", "", when_nonzero=True),
     Column("latency_p50", "p50", "time", priority=1),
     Column("latency_p99", "p99", "time"),
@@ -60,7 +62,7 @@ ARCHITECTURE_COLUMNS = (
     Column("success_rate", "success", "%"),
     Column("user_latency_p50", "user p50", "time", priority=1),
     Column("user_latency_p99", "user p99", "time"),
-    Column("inconsistent_rate", "inconsistent", "%"),
+    Column("inconsistent_rate", "inconsistent", "%", short="incons."),
     Column("unsettled", "unsettled", "", when_nonzero=True),
     Column("agree_time_p50", "agree p50", "time", priority=2),
     Column("agree_time_p99", "agree p99", "time"),
@@ -78,9 +80,13 @@ def _named(column: str, value: object) -> str:
     return f"{column} = {value}"
 
 
+UNITS = ("%", "µs", "ms", "s")
+
+
 def _header(title: str, width: int) -> str:
     """A column title broken into lines of at most ``width`` characters where it has
-    spaces, dots or underscores (a word longer than that stays whole)."""
+    spaces, dots or underscores (a word longer than that stays whole, and a unit stays on
+    the line before it)."""
     words: list[str] = []
     word = ""
     for char in title:
@@ -96,7 +102,10 @@ def _header(title: str, width: int) -> str:
             lines[-1] += w
         else:
             lines.append(w)
-    return "\n".join(line.rstrip() for line in lines)
+    lines = [line.rstrip() for line in lines]
+    if len(lines) > 1 and lines[-1] in UNITS:  # a unit stays with its title
+        lines[-2:] = [f"{lines[-2]} {lines[-1]}"]
+    return "\n".join(lines)
 
 
 def summary_table(summary: pd.DataFrame, replications: int, width: int = 100) -> RenderableType:
@@ -145,9 +154,10 @@ def summary_table(summary: pd.DataFrame, replications: int, width: int = 100) ->
         values = dict(zip(keys, ident, strict=True))
         body.append(([str(values[k]) for k in varying], cells(part)))
 
-    def titled(c: Column) -> str:
+    def titled(c: Column, narrow: bool) -> str:
         unit = "%" if c.unit == "%" else scales[c.figure][0]
-        return f"{c.title} {unit}" if unit else c.title
+        title = c.short if narrow and c.short else c.title
+        return f"{title} {unit}" if unit else title
 
     shown = list(range(len(columns)))
     measure = Console(width=10_000)
@@ -170,20 +180,20 @@ def summary_table(summary: pd.DataFrame, replications: int, width: int = 100) ->
 def _table(
     varying: list[str],
     columns: list[Column],
-    titled: Callable[[Column], str],
+    titled: Callable[[Column, bool], str],
     body: list[tuple[list[str], list[str]]],
     shown: list[int],
     wrap: bool,
 ) -> Table:
-    """The table of ``body`` rows with the ``shown`` columns; ``wrap`` breaks a title longer
-    than its column's values into lines."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
+    """The table of ``body`` rows with the ``shown`` columns; ``wrap`` shortens the titles
+    and breaks one longer than its column's values into lines."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0))
     for j, k in enumerate(varying):
         data = max((len(keys[j]) for keys, _ in body), default=0)
         table.add_column(_header(k, data) if wrap else k, no_wrap=True)
     for i, column in zip(shown, columns, strict=True):
         data = max((len(values[i]) for _, values in body), default=0)
-        title = _header(titled(column), data) if wrap else titled(column)
+        title = _header(titled(column, True), data) if wrap else titled(column, False)
         table.add_column(title, justify="right", no_wrap=True)
     for keys, values in body:
         table.add_row(*keys, *(values[i] for i in shown))
