@@ -32,7 +32,6 @@ from sim.registry.approaches import APPROACHES
 from sim.registry.causes import DUP_CAUSES, LOSS_CAUSES, CauseRegistry
 from sim.registry.figures import ARCHITECTURE_FIGURES, DELIVERY_FIGURES, Figure
 from sim.registry.patterns import PATTERNS
-from sim.registry.presets import PRESETS
 from sim.registry.semantics import SEMANTICS
 from sim.report.charts import CHARTS
 from sim.scenario.catalog import shipped_scenarios
@@ -357,11 +356,6 @@ def presets() -> str:
     return preset_table() + "\n"
 
 
-def preset_names() -> str:
-    """The preset names, as a sentence."""
-    return ", ".join(f"`{p.name}`" for p in PRESETS) + "\n"
-
-
 def charts() -> str:
     """The chart files and the question each answers."""
     rows = [[f"`{c.file}`", words(c.description), words(c.read)] for c in CHARTS]
@@ -388,7 +382,6 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "architecture-figures": architecture_figures,
     "approaches": approaches,
     "presets": presets,
-    "preset-names": preset_names,
     "charts": charts,
     "scenarios": scenarios,
 }
