@@ -82,6 +82,7 @@ class Page(HTMLParser):
         self.svgs = 0
         self.tables: list[dict[str, object]] = []
         self.addresses: list[str] = []
+        self.ids: list[str] = []
         self.text: list[str] = []
         self.within: dict[str, list[str]] = {}
         self._section: str | None = None
@@ -93,6 +94,8 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
         self.tags.append(tag)
+        if values.get("id"):
+            self.ids.append(str(values["id"]))
         for name, value in attrs:
             if name in ("src", "href", "xlink:href", "action", "srcset", "poster", "data"):
                 self.addresses.append(value or "")
@@ -150,6 +153,10 @@ def self_contained(text: str, page: Page) -> None:
         assert tag not in page.tags, tag
     for address in page.addresses:
         assert address.startswith(("#", "data:")), address
+    assert len(page.ids) == len(set(page.ids))  # one page of many charts: no id twice
+    for address in page.addresses:
+        if address.startswith("#"):
+            assert address[1:] in page.ids, address  # every reference finds its element
     assert "@import" not in text
     assert "url(" not in text.replace("url(#", "")
 
@@ -251,6 +258,7 @@ def test_faults_scenario_command_and_versions(study: Path) -> None:
     assert meta["command"][:2] == ["dsim", "run"]
     assert "dsim run " in words and "--report" in words
     assert meta["version"] in words and meta["python"] in words
+    assert f"simpy {meta['packages']['simpy']}, numpy {meta['packages']['numpy']}" in words
     assert "parts/" in page.section("not-shown")
 
 
@@ -372,6 +380,9 @@ def test_a_calibration_directory_sets_observed_beside_predicted(tmp_path: Path) 
     words = page.words()
     assert "2 of 3 figures on nats agree" in words
     assert "latency_p99 (billing, decided by broker): observed 12 ms (10–14 ms)" in words
+    table_words = page.section("calibration")
+    assert "8 ms" in table_words and "-0.1 points" in table_words  # in the figure's unit
+    assert "1 of the 3 figures is decided by the broker" in page.section("answer")
     table = page.tables_in("calibration")[0]
     assert table["rows"] == 1 + 3
     assert text.count('<tr class="disagree">') == 1

@@ -149,6 +149,9 @@ def read_holdings(directory: Path) -> Holdings:
         held.tables = read_tables(directory)
     except DamagedResults as exc:
         if exc.path.name == "summary.csv" or exc.path == directory:
+            if held.calibration is None and "calibration.csv" in held.problems:
+                why = held.problems["calibration.csv"]
+                raise DamagedResults(directory / "calibration.csv", why) from None
             if held.calibration is None:
                 raise
             if not exc.missing:
@@ -230,7 +233,7 @@ def _read_calibration(held: Holdings) -> None:
     for suffix in ("svg", "png"):
         chart = held.path / "charts" / f"calibration.{suffix}"
         if chart.is_file():
-            held.calibration_chart = (chart.name, _inline_file(chart, len(CHARTS)))
+            held.calibration_chart = (chart.name, _inline_file(chart, "calibration"))
             break
 
 
@@ -317,7 +320,8 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 .wide { overflow-x: auto; }
 tr.disagree td { background: #fdecea; }
 figure.chart { margin: 1rem 0 2rem; }
-figure.chart svg, figure.chart img { display: block; width: 100%; height: auto; }
+figure.chart svg { display: block; width: 100%; height: auto; }
+figure.chart img { display: block; max-width: 100%; height: auto; }
 figcaption { color: #444; font-size: 0.9rem; margin-top: 0.3rem; }
 pre { background: #f7f7f7; border: 1px solid #e5e5e5; padding: 0.6rem; overflow-x: auto;
   font-size: 0.8rem; }
@@ -440,10 +444,14 @@ def _answer(held: Holdings) -> str:
                 else:
                     text = "; ".join(f"{escape(str(g))}: {words}" for g, words in said)
                 items.append(f"<li><b>{escape(s)}, {escape(p)}</b>: {text}.</li>")
+    shares = (
+        "shares of the requests"
+        if held.kind == "architecture"
+        else "losses and duplicates are shares of the messages each group should apply"
+    )
     note = (
         '<p class="note">Each figure is the mean over the replications, with its 95% interval '
-        "in brackets; losses and duplicates are shares of the messages each group should "
-        "apply.</p>"
+        f"in brackets; {shares}.</p>"
     )
     return f'{intro}<ul class="answer">{"".join(items)}</ul>{note}'
 
@@ -621,12 +629,16 @@ def _charts(held: Holdings, group: str | None) -> str:
             )
         else:
             for number, (stem, kind, fig) in enumerate(chart_figures(tables, group)):
-                parts.append(_figure_html(_svg(fig, number), stem, CHARTS[kind].read))
+                parts.append(_figure_html(_svg(fig, f"c{number}"), stem, CHARTS[kind].read))
     if not parts:
         return '<p class="note">No charts: the directory holds no result tables.</p>'
-    shown = "" if group is None else f" Delivery charts show consumer group {escape(group)}."
-    lead = '<p class="note">Each chart is drawn from the result files, as dsim plot draws it.'
-    return lead + shown + "</p>" + "".join(parts)
+    if "summary" in held.tables:
+        lead = "Each chart is drawn from the result files, as dsim plot draws it."
+        if group is not None:
+            lead += f" The delivery charts show consumer group {group}."
+    else:
+        lead = "The chart dsim calibrate drew, from the directory's charts/."
+    return f'<p class="note">{escape(lead)}</p>' + "".join(parts)
 
 
 def _figure_html(markup: str, name: str, read: str) -> str:
@@ -640,29 +652,30 @@ _ID = re.compile(r'\bid="([^"]+)"')
 _REFERENCE = re.compile(r'(href="#|url\(#)([^")]+)')
 
 
-def _svg(fig: Figure, number: int) -> str:
+def _svg(fig: Figure, prefix: str) -> str:
     """A figure as inline SVG markup, its ids made unique to this chart in the page."""
     buffer = io.StringIO()
     with mpl.rc_context({"svg.hashsalt": "delivery-sim", "svg.fonttype": "path"}):
         fig.savefig(buffer, format="svg", dpi=110, metadata={"Date": None})
-    return _inline_svg(buffer.getvalue(), number)
+    return _inline_svg(buffer.getvalue(), prefix)
 
 
-def _inline_svg(text: str, number: int) -> str:
+def _inline_svg(text: str, prefix: str) -> str:
+    """SVG markup to set inside the page: no XML prolog or metadata, every id prefixed (and
+    every reference to one), the size left to the page's style."""
     start = text.find("<svg")
     text = text[start:]
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)
-    prefix = f"c{number}-"
-    text = _ID.sub(lambda m: f'id="{prefix}{m.group(1)}"', text)
-    text = _REFERENCE.sub(lambda m: f"{m.group(1)}{prefix}{m.group(2)}", text)
+    text = _ID.sub(lambda m: f'id="{prefix}-{m.group(1)}"', text)
+    text = _REFERENCE.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", text)
     text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 role="img"', text, count=1)
     return text.strip()
 
 
-def _inline_file(path: Path, number: int) -> str:
+def _inline_file(path: Path, prefix: str) -> str:
     """A chart file of the directory, inline: SVG as markup, PNG as a data address."""
     if path.suffix == ".svg":
-        return _inline_svg(path.read_text(encoding="utf-8"), number)
+        return _inline_svg(path.read_text(encoding="utf-8"), prefix)
     import base64
 
     data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -856,6 +869,8 @@ def _meta_value(value: Any) -> str:
         return ", ".join(map(str, value[:12])) + f", … ({len(value)} in all)"
     if isinstance(value, list):
         return ", ".join(map(str, value))
+    if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
+        return ", ".join(f"{k} {v}" for k, v in value.items())  # package versions
     if isinstance(value, Mapping):
         return json.dumps(value)
     return str(value)
@@ -952,7 +967,8 @@ def _calibration_answer(held: Holdings) -> str:
         parts.append("<p>No figure disagrees.</p>")
     decided = table[[str(d) == "broker" for d in table["decided_by"]]]
     parts.append(
-        f'<p class="note">{len(decided)} of the figures are decided by the broker (what it '
+        f'<p class="note">{len(decided)} of the {len(table)} figures '
+        f"{'is' if len(decided) == 1 else 'are'} decided by the broker (what it "
         "does with duplicates, redeliveries, in-flight limits, crashes and latency: the test); "
         "the others hold by construction of the harness.</p>"
     )
@@ -974,6 +990,19 @@ def _calibrated(row: Mapping[str, Any], side: str) -> str:
     return spread(mean, low, high)
 
 
+def _difference(row: Mapping[str, Any]) -> str:
+    """Observed less predicted, in the figure's unit (percentage points for a share)."""
+    difference = float(row["difference"])
+    figure = str(row["figure"])
+    unit = DELIVERY_FIGURES[figure].unit if figure in DELIVERY_FIGURES else ""
+    if unit == "share":
+        return f"{plain(difference * 100)} points"
+    if unit == "seconds" and not math.isnan(difference):
+        name, scale = time_unit([difference], below=1000)
+        return f"{plain(difference / scale)} {name}"
+    return plain(difference)
+
+
 def _calibration_table(held: Holdings) -> str:
     table = held.calibration
     assert table is not None
@@ -993,7 +1022,7 @@ def _calibration_table(held: Holdings) -> str:
             f"<td>{escape(str(row['group']))}</td>"
             f'<td class="n">{escape(_calibrated(row, "observed"))}</td>'
             f'<td class="n">{escape(_calibrated(row, "predicted"))}</td>'
-            f'<td class="n">{escape(plain(float(row["difference"])))}</td>'
+            f'<td class="n">{escape(_difference(row))}</td>'
             f"<td>{'agrees' if ok else 'disagrees'}</td>"
             f"<td>{escape(str(row['decided_by']))}</td></tr>"
         )

@@ -132,7 +132,23 @@ def _meta(results: Results, command: list[str] | None) -> dict[str, Any]:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,
         "python": platform.python_version(),
+        "packages": packages(),
     }
+
+
+PACKAGES = ("simpy", "numpy", "pandas", "scipy", "matplotlib", "pydantic")
+"""The libraries whose versions a result depends on (``meta.json``'s ``packages``)."""
+
+
+def packages() -> dict[str, str]:
+    """The installed version of each of :data:`PACKAGES`."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
