@@ -396,6 +396,7 @@ def test_what_cannot_be_shown_is_said(study: Path, tmp_path: Path) -> None:
     shutil.copytree(study, copy)
     (copy / "latency.csv").write_text("scenario,semantics\nx", encoding="utf-8")  # cut short
     (copy / "notes.txt").write_text("mine", encoding="utf-8")
+    (copy / "charts" / "sweep_gone.png").write_bytes(b"a chart of an older study")
     (copy / "trace.parquet").write_bytes(b"not parquet")
     made = dsim("report", copy)
     assert made.exit_code == 0, made.output
@@ -405,8 +406,22 @@ def test_what_cannot_be_shown_is_said(study: Path, tmp_path: Path) -> None:
     not_shown = page.section("not-shown")
     assert "latency.csv: the last line is cut short (truncated?)" in not_shown
     assert "notes.txt: not a file this page knows how to show" in not_shown
+    charts = not_shown[not_shown.index("charts/:") :].split(".png: ", 1)[0]
+    assert "sweep_gone" in charts  # and the charts left out with latency.csv
+    assert "chart files this page does not draw" in not_shown
     assert "trace.parquet: not a readable Parquet file" in not_shown
     assert "No stories: trace.parquet could not be read" in words
+
+
+def test_a_chart_file_the_page_does_not_draw_is_named(study: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(study, copy)
+    (copy / "charts" / "sweep_gone.png").write_bytes(b"a chart of an older study")
+    assert dsim("report", copy).exit_code == 0
+    _, page = read(copy)
+    assert "charts/: sweep_gone.png: chart files this page does not draw" in page.section(
+        "not-shown"
+    )
 
 
 def test_a_directory_without_results_is_refused(tmp_path: Path) -> None:

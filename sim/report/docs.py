@@ -205,10 +205,8 @@ def _sections(
                 continue  # the four links share one table of keys
             seen.add(table)
             siblings = [n for n, i in model.model_fields.items() if i.annotation is table]
-            if len(siblings) > 1:
-                names = "|".join(siblings)
-                title = f"[{path}.<{names}>]" if path else f"[<{names}>]"
-                yield from _sections(table, f"{path}.<link>", title, LINK_TABLES)
+            if len(siblings) > 1:  # the links: one table each, of the same keys
+                yield from _sections(table, f"{path}.<link>", f"[{path}.<link>]", LINK_TABLES)
             else:
                 yield from _sections(table, key, f"[{key}]", words(info.description))
         elif typing.get_origin(annotation) is list:

@@ -22,7 +22,7 @@ import math
 import re
 import shlex
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -110,6 +110,8 @@ class Holdings:
     trace: pd.DataFrame | None = None
     problems: dict[str, str] = field(default_factory=dict)
     """File name -> why the report could not read it."""
+    drawn: list[str] = field(default_factory=list)
+    """The stems of the charts the page drew (as the chart files are named)."""
 
     @property
     def name(self) -> str:
@@ -630,6 +632,7 @@ def _charts(held: Holdings, group: str | None) -> str:
         else:
             for number, (stem, kind, fig) in enumerate(chart_figures(tables, group)):
                 parts.append(_figure_html(_svg(fig, f"c{number}"), stem, CHARTS[kind].read))
+                held.drawn.append(stem)
     if not parts:
         return '<p class="note">No charts: the directory holds no result tables.</p>'
     if "summary" in held.tables:
@@ -909,22 +912,9 @@ def _not_shown(held: Holdings) -> str:
 
 
 def _unknown_charts(folder: Path, held: Holdings) -> list[str]:
-    stems = {"calibration"} if held.calibration_chart is not None else set()
-    if "summary" in held.tables:
-        stems.update(_chart_stems(held.tables["summary"]))
-    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.stem not in stems)
-
-
-def _chart_stems(summary: pd.DataFrame) -> Iterable[str]:
-    from sim.report.charts import safe_name
-
-    sweep = sweep_columns(summary)
-    if row_key(summary) == "approach":
-        yield from ("architectures", "latency")
-    else:
-        yield from ("loss_and_duplicates", "latency", "causes", "price")
-        yield from (f"timeline_{p}" for p in set(summary["pattern"]))
-    yield from (f"sweep_{safe_name(c)}" for c in sweep)
+    """Chart files in ``charts/`` that the page did not draw (nor show, for calibration)."""
+    shown = {*held.drawn, *(["calibration"] if held.calibration_chart is not None else [])}
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.stem not in shown)
 
 
 def _unknown_figures(held: Holdings) -> list[str]:
