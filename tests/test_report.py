@@ -413,6 +413,29 @@ def test_what_cannot_be_shown_is_said(study: Path, tmp_path: Path) -> None:
     assert "No stories: trace.parquet could not be read" in words
 
 
+def with_dead_letters(summary_csv: Path) -> None:
+    """Add a ``dead_lettered`` figure (delivery limits and dead-letter queues, issue 15) to
+    every row of a summary: 12 messages (10 to 14) per replication."""
+    import pandas as pd
+
+    summary = pd.read_csv(summary_csv)
+    extra = summary[summary["figure"] == "lost"].assign(
+        figure="dead_lettered", mean=12.0, sd=1.0, ci_low=10.0, ci_high=14.0
+    )
+    pd.concat([summary, extra]).to_csv(summary_csv, index=False)
+
+
+def test_dead_letters_are_shown_once_results_have_them(study: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(study, copy)
+    with_dead_letters(copy / "summary.csv")
+    assert dsim("report", copy).exit_code == 0
+    _, page = read(copy)
+    assert "dead-letters 12 (10–14) messages" in page.section("answer")
+    headers = page.tables_in("summary")[0]["headers"]
+    assert isinstance(headers, list) and "dead-lettered" in headers
+
+
 def test_a_chart_file_the_page_does_not_draw_is_named(study: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(study, copy)

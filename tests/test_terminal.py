@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import math
 
+import pandas as pd
 import pytest
 from rich.console import Console
 
@@ -87,6 +88,19 @@ def test_pending_is_shown_when_it_is_not_zero() -> None:
     )
     shown = lines(results, 100)
     assert "pending" in " ".join(shown[1:3]) and "nothing pending" not in shown[0]
+
+
+def test_dead_letters_get_a_column_once_results_have_them(study: sim.Results) -> None:
+    summary = study.summary
+    extra = summary[summary["figure"] == "lost"].assign(
+        figure="dead_lettered", mean=12.0, ci_low=10.0, ci_high=14.0
+    )
+    console = Console(width=100, record=True, file=io.StringIO(), color_system=None)
+    console.print(summary_table(pd.concat([summary, extra]), 3, 100))
+    shown = console.export_text().splitlines()
+    assert max(len(line) for line in shown) <= 100
+    assert "DLQ" in " ".join(shown[1:4]) or "dead-lettered" in " ".join(shown[1:4])
+    assert "12±2" in shown[-1]
 
 
 @pytest.mark.parametrize(
