@@ -28,6 +28,7 @@ from sim.scenario.catalog import default_scenario, shipped_folder, shipped_scena
 from sim.scenario.errors import ScenarioError, printable
 from sim.study.executors import ExecutorUnavailable, StudyOptionError, cores
 from sim.study.files import (
+    REPORT,
     DamagedResults,
     out_directory_problem,
     read_tables,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:  # the commands import what they need, so that the CLI starts 
     import pandas as pd
 
     from sim.scenario.schema import Scenario
-    from sim.study.results import Results
 
 ARGV = "dsim.argv"
 """Where the command line as given is kept (``ctx.meta``), for ``meta.json``."""
@@ -250,6 +250,12 @@ def run_command(
     charts: Annotated[bool, typer.Option(help="Draw the charts.")] = True,
     fmt: FormatOpt = "png",
     group: GroupOpt = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report", help="Also write DIR/report.html, the self-contained report (dsim report)."
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario's replications (and its sweep), print a summary, write the results and
     draw the charts. With no scenario: the built-in comparison of every semantics and pattern
@@ -326,6 +332,10 @@ def run_command(
         else:
             write()
             drawn = []
+        if report:
+            from sim.report.html import write_report
+
+            drawn.append(write_report(directory, group))
     except OSError as exc:
         raise _error(f"cannot write results to {directory}: {_reason(exc)}", 2) from None
     if results.precise is False:
@@ -336,7 +346,9 @@ def run_command(
             markup=False,
         )
     if not quiet:
-        out_console.print(summary_table(results))
+        from sim.report.terminal import summary_table
+
+        out_console.print(summary_table(results.summary, len(results.seeds), out_console.width))
         reused = f", {results.reused} runs reused" if results.reused else ""
         _report(
             f"{results.simulations} runs in {results.wall_time:.1f} s on {results.executor}"
@@ -391,7 +403,31 @@ def _draw(
 def _report(line: str, charts: list[Path]) -> None:
     out_console.print(line, highlight=False, markup=False, soft_wrap=True)
     for path in charts:
-        out_console.print(f"  chart: {path}", highlight=False, markup=False, soft_wrap=True)
+        what = "report" if path.name == REPORT else "chart"
+        out_console.print(f"  {what}: {path}", highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command(name="report")
+def report_command(
+    directory: Annotated[
+        Path, typer.Argument(help="A result directory of dsim run (or dsim calibrate).")
+    ],
+    group: GroupOpt = None,
+) -> None:
+    """Write DIR/report.html: the question, the answer in plain words, the summary table,
+    every chart (inline), losses and duplicates by cause, the fault windows, the resolved
+    scenario and the command that reproduces it, in one file with no external references."""
+    from sim.report.html import write_report
+
+    try:
+        path = write_report(directory, group)
+    except DamagedResults as exc:
+        raise _damaged(directory, exc) from None
+    except ValueError as exc:  # a --group the results do not have
+        raise _error(str(exc), 2) from None
+    except OSError as exc:
+        raise _error(f"cannot write {directory}/{REPORT}: {_reason(exc)}", 2) from None
+    out_console.print(f"report: {path}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -669,73 +705,6 @@ def _progress(name: str, quiet: bool) -> Iterator[Callable[[int, int], None] | N
         )
 
     yield line
-
-
-def _cell(summary: pd.DataFrame, figure: str, percent: bool = False) -> str:
-    row = summary[summary["figure"] == figure]
-    if row.empty or math.isnan(row["mean"].iloc[0]):
-        return "–"
-    mean, low, high = (float(row[c].iloc[0]) for c in ("mean", "ci_low", "ci_high"))
-    scale, unit = (100.0, "%") if percent else (1.0, "")
-    text = _number(mean * scale) + unit
-    if not math.isnan(low) and high - low > 1e-9 * max(1.0, abs(mean)):
-        text += f" ±{_number((high - low) / 2 * scale, 2)}"
-    return text
-
-
-def _number(x: float, digits: int = 3) -> str:
-    return f"{x:.0f}" if abs(x) >= 10**digits else f"{x:.{digits}g}"
-
-
-SUMMARY_COLUMNS = [
-    ("eligible", "eligible", False),
-    ("loss_rate", "lost", True),
-    ("dup_rate", "duplicated", True),
-    ("pending", "pending", False),
-    ("latency_p50", "p50 (s)", False),
-    ("latency_p99", "p99 (s)", False),
-    ("publish_latency_p99", "publish p99 (s)", False),
-]
-"""(figure, column title, shown in percent) of the summary table."""
-ARCHITECTURE_COLUMNS = [
-    ("success_rate", "success", True),
-    ("user_latency_p50", "user p50 (s)", False),
-    ("user_latency_p99", "user p99 (s)", False),
-    ("inconsistent_rate", "inconsistent", True),
-    ("unsettled", "unsettled", False),
-    ("agree_time_p50", "agree p50 (s)", False),
-    ("agree_time_p99", "agree p99 (s)", False),
-    ("duplicates", "duplicates", False),
-]
-
-
-def summary_table(results: Results) -> Table:
-    """Mean (± half-width of the 95% interval) of the figures people ask about first.
-
-    Key columns with one value across the study move to the title.
-    """
-    summary = results.summary
-    redundant = {"delivery.semantics", "delivery.pattern"}  # the semantics/pattern columns
-    varying = [
-        k for k in results.by if k == "group" or (k not in redundant and summary[k].nunique() > 1)
-    ]
-    fixed = [str(summary[k].iloc[0]) for k in results.by if k not in varying and k not in redundant]
-    n = len(results.seeds)
-    table = Table(
-        title=f"{', '.join(fixed)}: mean ±95% CI over {n} replication(s)", title_justify="left"
-    )
-    for k in varying:
-        table.add_column(k)
-    columns = ARCHITECTURE_COLUMNS if results.key == "approach" else SUMMARY_COLUMNS
-    for _, title, _ in columns:
-        table.add_column(title, justify="right")
-    for ident, part in summary.groupby(results.by, sort=False):
-        values = dict(zip(results.by, ident, strict=True))
-        table.add_row(
-            *(str(values[k]) for k in varying),
-            *(_cell(part, f, pct) for f, _, pct in columns),
-        )
-    return table
 
 
 def main() -> None:

@@ -280,5 +280,5 @@ def test_the_summary_title_names_no_single_semantics_when_they_are_swept(tmp_pat
     result = runner.invoke(app, [*args, "--replications", "1", "--set", "duration=2.0"])
     assert result.exit_code == 0, result.output
     title = plain(result.stdout).splitlines()[0]
-    assert title.startswith("fire-and-forget, pubsub: mean ±95% CI"), title
+    assert title.startswith("fire-and-forget, pubsub, group mailer: mean ±95% CI"), title
     assert "at-most-once" not in title and "at-least-once" not in title

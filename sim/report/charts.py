@@ -1,13 +1,15 @@
-"""The chart files: every chart of a result directory, drawn into ``DIR/charts``.
+"""The charts of a result directory: which there are (:data:`CHARTS`, with what each answers
+and what to read in it), the plan of a study's charts (:func:`plan`), the figures that draw
+them (:func:`chart_figures`), and the chart files in ``DIR/charts``.
 
 This is the one module that writes chart files; ``dsim run`` and ``dsim plot`` call
-:func:`draw_all`.
+:func:`draw_all`, and the HTML report draws the same figures inline.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.registry.base import Registry
 from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
 from sim.report.architecture_charts import (
@@ -64,20 +67,28 @@ class View:
 
 
 @dataclass(frozen=True)
-class Chart:
-    """One chart file of a study: its file stem, and the function that draws it from the
-    tables (``draw(tables, view, *args) -> Figure``)."""
+class Planned:
+    """One chart file of a study: its file stem, its kind (an entry of :data:`CHARTS`) and
+    what that kind's drawing is given besides the tables (a swept key, a pattern)."""
 
     stem: str
-    draw: Callable[..., Figure]
+    kind: str
     args: tuple[Any, ...] = ()
+
+    def figure(self, tables: dict[str, pd.DataFrame], view: View) -> Figure:
+        """The chart, drawn."""
+        return CHARTS[self.kind].draw(tables, view, *self.args)
+
+
+Drawn = tuple[str, str, Figure]
+"""A chart drawn: its file stem, the name of its kind in :data:`CHARTS`, and the figure."""
 
 
 SYSTEM_KEYS = ("delivery.semantics", "delivery.pattern")
 """Swept keys that are a system's identity (they have columns of their own), not a point."""
 
 
-def plan(tables: dict[str, pd.DataFrame], group: str | None = None) -> tuple[View, list[Chart]]:
+def plan(tables: dict[str, pd.DataFrame], group: str | None = None) -> tuple[View, list[Planned]]:
     """Every chart of a study, in the order they are listed, and what they share."""
     summary = tables["summary"]
     sweep = sweep_columns(summary)
@@ -86,21 +97,26 @@ def plan(tables: dict[str, pd.DataFrame], group: str | None = None) -> tuple[Vie
     chosen = {c: point[c].iloc[0] for c in sweep if c not in SYSTEM_KEYS and not point.empty}
     if row_key(summary) == "approach":
         view = View(name, sweep, "", chosen, where)
-        charts = [Chart("architectures", _architectures), Chart("latency", _approach_latency)]
-        charts += [Chart(f"sweep_{safe_name(c)}", _approach_sweep, (c,)) for c in sweep]
+        charts = [
+            Planned("architectures", "architectures"),
+            Planned("latency", "architecture_latency"),
+        ]
+        charts += [Planned(f"sweep_{safe_name(c)}", "architecture_sweep", (c,)) for c in sweep]
         return view, charts
     view = View(
         name, sweep, group if group is not None else str(summary["group"].iloc[0]), chosen, where
     )
-    charts = [Chart("loss_and_duplicates", _loss_and_duplicates), Chart("latency", _latency)]
-    charts += [Chart(f"sweep_{safe_name(c)}", _sweep, (c,)) for c in sweep if c not in SYSTEM_KEYS]
+    charts = [Planned("loss_and_duplicates", "loss_and_duplicates"), Planned("latency", "latency")]
+    charts += [
+        Planned(f"sweep_{safe_name(c)}", "sweep", (c,)) for c in sweep if c not in SYSTEM_KEYS
+    ]
     timeline = tables["timeline"]
     if not timeline.empty:
         charts += [
-            Chart(f"timeline_{p}", _timeline, (p,))
+            Planned(f"timeline_{p}", "timeline", (p,))
             for p in PATTERNS.order(at_point(timeline, sweep, chosen)[0]["pattern"])
         ]
-    charts += [Chart("causes", _causes), Chart("price", _price)]
+    charts += [Planned("causes", "causes"), Planned("price", "price")]
     return view, charts
 
 
@@ -140,8 +156,19 @@ def draw_all(
     return paths
 
 
-def _save(tables: dict[str, pd.DataFrame], view: View, chart: Chart, path: Path, fmt: str) -> None:
-    fig = chart.draw(tables, view, *chart.args)
+def chart_figures(tables: dict[str, pd.DataFrame], group: str | None = None) -> Iterator[Drawn]:
+    """Every chart of a study, one figure at a time, in the order :func:`plan` gives (a
+    delivery study's charts show ``group``, by default the first): what the HTML report
+    embeds, the very figures the chart files hold."""
+    view, charts = plan(tables, group)
+    for chart in charts:
+        yield chart.stem, chart.kind, chart.figure(tables, view)
+
+
+def _save(
+    tables: dict[str, pd.DataFrame], view: View, chart: Planned, path: Path, fmt: str
+) -> None:
+    fig = chart.figure(tables, view)
     fig.savefig(path, format=fmt, dpi=110, metadata={"Date": None} if fmt == "svg" else None)
 
 
@@ -304,6 +331,112 @@ def _approach_sweep(tables: dict[str, pd.DataFrame], view: View, column: str) ->
     )
     approach_legend(fig, approaches_of(point["approach"]))
     return fig
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One kind of chart: its file, the question it answers and what to read in it."""
+
+    name: str
+    file: str
+    """The file's stem (``<key>`` and ``<pattern>`` stand for each swept key and pattern)."""
+    description: str
+    """The question it answers (the docs' table of charts)."""
+    read: str
+    """What to read in it, in one line (the report's caption)."""
+    draw: Callable[..., Figure]
+    """Draws it: ``draw(tables, view, *arguments) -> Figure``."""
+
+
+CHARTS: Registry[Chart] = Registry(
+    "chart",
+    [
+        Chart(
+            "loss_and_duplicates",
+            "loss_and_duplicates",
+            "how many messages each semantics and pattern loses and applies twice, with 95% "
+            "intervals",
+            "Each bar is the mean share of eligible messages lost (left) or applied more than "
+            "once (right), one colour per semantics and one hatch per pattern; the whiskers "
+            "are 95% intervals, so a bar whose whisker reaches zero may be no loss at all.",
+            _loss_and_duplicates,
+        ),
+        Chart(
+            "latency",
+            "latency",
+            "the end-to-end latency distribution (CDF, median and p99 marked) and how long "
+            "the application waits for the publish ack",
+            "Further right is slower (the time axis is logarithmic); the circle on each curve "
+            "is its median and the triangle its p99; a curve that reaches the top late has a "
+            "tail of retries or redeliveries.",
+            _latency,
+        ),
+        Chart(
+            "sweep",
+            "sweep_<key>",
+            "loss, duplicates, p99 latency and p99 publish latency against each swept key, "
+            "with 95% bands",
+            "A line that climbs as the swept value grows is a semantics that pays for that "
+            "failure; where two bands overlap, the difference between those lines is within "
+            "the noise.",
+            _sweep,
+        ),
+        Chart(
+            "timeline",
+            "timeline_<pattern>",
+            "one replication over time per semantics: throughput, consumer lag and broker "
+            "queue, cumulative losses and duplicates, fault windows shaded and named",
+            "Grey bands are fault windows: see the lag and the broker queue grow inside them "
+            "and drain after, and where the cumulative losses (red) and duplicates (blue) step "
+            "up.",
+            _timeline,
+        ),
+        Chart(
+            "causes",
+            "causes",
+            "losses and duplicates, each stacked by cause",
+            "Each bar is split by the failure that caused the losses (left) or duplicates "
+            "(right): the tallest segment is the failure point to fix, or to guard, first.",
+            _causes,
+        ),
+        Chart(
+            "price",
+            "price",
+            "network messages and publish attempts per delivered message",
+            "What each guarantee costs: network messages and publish attempts per delivered "
+            "message; at-most-once is the floor, and retries and redeliveries add the rest.",
+            _price,
+        ),
+        Chart(
+            "architectures",
+            "architectures",
+            "the approaches side by side: success, user latency, inconsistent requests, time "
+            "until every service agrees, duplicates downstream",
+            "One bar per approach and figure, with 95% intervals: higher success, lower user "
+            "latency and fewer inconsistent requests are better; the event-driven design "
+            "trades the user's wait for the time until every service agrees.",
+            _architectures,
+        ),
+        Chart(
+            "architecture_latency",
+            "latency",
+            "an architecture comparison's latency: the user's wait and the time until every "
+            "service has the change (CDFs)",
+            "Further right is slower (logarithmic time); the left panel is what the user "
+            "waits, the right how long until every service has applied the change.",
+            _approach_latency,
+        ),
+        Chart(
+            "architecture_sweep",
+            "sweep_<key>",
+            "an architecture comparison's figures against each swept key, with 95% bands",
+            "How each approach's success, p99 user latency, inconsistency and p99 time until "
+            "all agree move with the swept value; overlapping bands do not differ.",
+            _approach_sweep,
+        ),
+    ],
+)
+"""Every kind of chart a result directory can have, in the order they are drawn."""
 
 
 def safe_name(text: str) -> str:

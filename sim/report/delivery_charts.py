@@ -102,7 +102,7 @@ def _label_bars(
 ) -> None:
     """The pattern under each bar, the semantics (in its colour) under its bars."""
     ax.set_xticks([positions[s] for s in systems])
-    ax.set_xticklabels([p for _, p in systems], fontsize=7)
+    ax.set_xticklabels([p for _, p in systems], fontsize=7 if len(systems) <= 6 else 6)
     ax.set_xlim(min(positions.values()) - 0.8, max(positions.values()) + 0.8)
     below = ax.get_xaxis_transform()
     for semantics in dict.fromkeys(s for s, _ in systems):
@@ -110,7 +110,7 @@ def _label_bars(
         ax.text(
             sum(xs) / len(xs),
             -0.09,
-            semantics,
+            _two_lines(semantics),
             transform=below,
             ha="center",
             va="top",
@@ -118,6 +118,14 @@ def _label_bars(
             fontweight="bold",
             color=semantics_colour(semantics),
         )
+
+
+def _two_lines(name: str) -> str:
+    """A long name broken after its middle hyphen, so that neighbouring labels keep apart."""
+    if len(name) <= 13 or "-" not in name:
+        return name
+    middle = min((i for i, c in enumerate(name) if c == "-"), key=lambda i: abs(i - len(name) / 2))
+    return f"{name[: middle + 1]}\n{name[middle + 1 :]}"
 
 
 def rate_bars(

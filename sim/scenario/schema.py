@@ -54,7 +54,9 @@ Rate = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True
+    )
 
     @field_validator("*", mode="after")
     @classmethod
@@ -71,19 +73,29 @@ class _Model(BaseModel):
 
 
 class Constant(_Model):
+    """Every draw takes the same time (exact event sequences in tests)."""
+
     dist: Literal["constant"] = "constant"
     value: Seconds = 0.0
+    """The duration every draw takes, seconds."""
 
 
 class Exponential(_Model):
+    """Memoryless durations: an M/M/1 station's service, a Poisson process's gaps."""
+
     dist: Literal["exponential"] = "exponential"
     mean: PositiveSeconds
+    """The mean duration, seconds."""
 
 
 class Uniform(_Model):
+    """Any duration between ``low`` and ``high``, equally likely."""
+
     dist: Literal["uniform"] = "uniform"
     low: Seconds
+    """The shortest duration, seconds."""
     high: Seconds
+    """The longest duration, seconds (at least ``low``)."""
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
@@ -93,9 +105,13 @@ class Uniform(_Model):
 
 
 class LogNormal(_Model):
+    """Durations with a long right tail, as real network and service latencies have."""
+
     dist: Literal["lognormal"] = "lognormal"
     median: PositiveSeconds
+    """The median duration, seconds."""
     sigma: Seconds
+    """The standard deviation of the duration's logarithm (the tail's weight)."""
 
     @model_validator(mode="after")
     def _finite_mean(self) -> LogNormal:
@@ -119,7 +135,9 @@ class Normal(_Model):
 
     dist: Literal["normal"] = "normal"
     mean: Seconds
+    """The mean before truncation, seconds."""
     sd: Seconds
+    """The standard deviation before truncation, seconds."""
 
 
 Distribution = Annotated[
@@ -155,16 +173,22 @@ def mean_of(dist: Distribution) -> float:
 
 class Spike(_Model):
     at: Seconds
+    """When the spike starts, seconds."""
     duration: Seconds
+    """How long it lasts, seconds."""
     rate: Rate
+    """The rate per producer while it lasts (messages per second), in place of ``rate``."""
 
 
 class Workload(_Model):
     producers: Annotated[int, Field(ge=1, le=10_000)] = 1
+    """Producers, each creating messages at ``rate`` with its own sequence numbers."""
     arrival: Literal["poisson", "constant"] = "poisson"
+    """``poisson`` (exponential gaps) or ``constant`` (evenly spaced) arrivals."""
     rate: Rate = 100.0
     """Messages per second per producer."""
     spikes: list[Spike] = Field(default_factory=list)
+    """Bursts: ``[{ at, duration, rate }]`` tables; where they overlap the highest rate holds."""
 
     def rate_segments(self, duration: float) -> list[tuple[float, float, float]]:
         """The arrival rate per producer as ``(start, end, rate)`` pieces covering
@@ -189,31 +213,51 @@ class Workload(_Model):
 
 class Backoff(_Model):
     kind: Literal["constant", "exponential"] = "exponential"
+    """``exponential`` (retry ``k`` waits ``min(cap, base * multiplier^(k-1))``) or ``constant``
+    (``base`` each time)."""
     base: Seconds = 0.05
+    """The first retry's wait, seconds."""
     cap: OpenSeconds = 2.0
+    """The longest wait between retries, seconds."""
     multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
     """Exponential backoff grows by this factor per retry (Google's clients use 1.3)."""
     jitter: bool = True
+    """Draw each wait uniformly between 0 and the computed delay."""
 
 
 class Delivery(_Model):
     preset: PresetName | None = None
     """A real broker's documented defaults and mechanisms, under what the scenario sets."""
     semantics: SemanticsName = "at-least-once"
+    """The delivery semantics (see the semantics table)."""
     pattern: PatternName = "streaming"
+    """How stored copies reach the consumer groups: ``streaming`` or ``pubsub``."""
     ack_timeout: PositiveSeconds = 0.2
+    """Seconds a producer waits for the broker's ack before resending; also the pub/sub ack
+    deadline (unless ``ack_deadline`` is set) and the streaming fetch timeout."""
     ack_deadline: Annotated[float, Field(gt=0.0)] | None = None
     """Pub/sub: how long the broker waits for a consumer's ack before redelivering (a
     visibility timeout, an ack wait); unset, it is ``ack_timeout``."""
     max_attempts: Annotated[int, Field(ge=0)] = 0
+    """Publish attempts a producer makes before giving a message up (cause ``producer_gave_up``); 0
+    means no limit."""
     max_in_flight: Annotated[int, Field(ge=0)] = 0
     """Unacked messages a producer may have on the wire at once; later ones wait in its
     outbox (the wait counts in the publish latency). 0 means no limit."""
     backoff: Backoff = Backoff()
+    """The wait between a producer's retries (a ``[delivery.backoff]`` table)."""
     dedup: Literal["id", "sequence"] = "id"
+    """Exactly-once: the broker recognises a retried publish by its idempotency ``id``, or by the
+    producer's ``sequence`` number (Kafka's idempotent producer)."""
     dedup_window: OpenSeconds = math.inf
+    """Exactly-once, ``dedup = "id"``: seconds the broker remembers an idempotency id; a retry
+    after it is stored again."""
     atomic_dedup: bool = True
+    """The processed-id store writes the effect and the id in one transaction; ``false``: two
+    writes, and a ``crash_after_process`` falls between them."""
     outbox: Literal["memory", "durable"] = "memory"
+    """Where a producer keeps unacked messages: ``memory`` (lost in a producer crash) or
+    ``durable`` (resent after the restart)."""
     poll_interval: Seconds = 0.0
     """Streaming only: 0 means long polls; otherwise an idle reader asks again after this."""
     retry_new_id: bool = False
@@ -230,13 +274,22 @@ class BrokerSettings(_Model):
     """The ``[broker]`` section: the broker's servers, storage and delivery settings."""
 
     servers: Annotated[int, Field(ge=1, le=10_000)] = 1
+    """Servers working through the broker's FIFO queue of publishes (an M/M/c station)."""
     service_time: Distribution = Exponential(mean=0.001)
+    """How long one server takes to handle a publish."""
     capacity: OpenCount = math.inf
     """Stored, unconsumed messages (a count; ``inf`` for unbounded)."""
     durability: Literal["durable", "memory"] = "durable"
+    """``durable`` storage survives a broker crash; ``memory`` loses it (and the dedup state)."""
     flush_interval: Seconds = 0.0
+    """``durable`` only: seconds between flushes to disk; a crash loses what was stored since the
+    last one (0: every write is durable at once)."""
     retention: OpenSeconds = math.inf
+    """Seconds a stored message is kept before retention deletes it (cause ``retention`` if a group
+    had not read it); ``inf`` keeps everything."""
     prefetch: Annotated[int, Field(ge=1)] = 1
+    """Unacked copies the broker pushes to one pub/sub instance, or records one streaming fetch
+    returns."""
     partitions: Annotated[int, Field(ge=0, le=10_000)] = 0
     """Streaming only: log partitions; 0 means as many as the largest consumer group has
     instances, so every instance owns at least one."""
@@ -251,8 +304,11 @@ class BrokerSettings(_Model):
 
 class LinkSettings(_Model):
     latency: Distribution | None = None
+    """This link's latency; unset, the network's."""
     loss: Probability | None = None
+    """This link's loss probability per copy; unset, the network's."""
     duplication: Probability | None = None
+    """This link's duplication probability per copy; unset, the network's."""
 
 
 LINKS = ("publish", "publish_ack", "deliver", "consume_ack")
@@ -266,12 +322,21 @@ class ResolvedLink(_Model):
 
 class Network(_Model):
     latency: Distribution = Constant(value=0.002)
+    """The default latency of every link."""
     loss: Probability = 0.0
+    """The default loss probability of every link, per message copy."""
     duplication: Probability = 0.0
+    """The default probability that a link delivers a copy twice."""
     publish: LinkSettings = LinkSettings()
+    """The producer -> broker link (``[network.publish]``): ``latency``, ``loss``, ``duplication``,
+    each defaulting to the network's."""
     publish_ack: LinkSettings = LinkSettings()
+    """The broker -> producer link that carries publish acks (``[network.publish_ack]``)."""
     deliver: LinkSettings = LinkSettings()
+    """The broker -> consumer link that carries message copies (``[network.deliver]``)."""
     consume_ack: LinkSettings = LinkSettings()
+    """The consumer -> broker link that carries acks and offset commits
+    (``[network.consume_ack]``)."""
 
     def link(self, name: str) -> ResolvedLink:
         """The settings of one link: its own values where given, the network's otherwise."""
@@ -288,16 +353,29 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 class ConsumerGroup(_Model):
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)] = "consumer"
+    """The group's name (one downstream service), as results and ``--set consumers.<name>...`` name
+    it."""
     instances: Annotated[int, Field(ge=1, le=10_000)] = 1
+    """Competing consumer instances in the group."""
     service_time: Distribution = Exponential(mean=0.004)
+    """How long an instance takes to process one message (apply its effect)."""
     join_at: OpenSeconds = 0.0
+    """When the group subscribes, seconds; pub/sub and streaming ``latest`` owe it only what is
+    stored from then on."""
     start: Literal["earliest", "latest"] = "earliest"
+    """Streaming: where a group that joins starts reading, ``earliest`` (the whole retained log) or
+    ``latest``."""
     crash_before_process: Probability = 0.0
+    """Probability per delivery that the instance crashes after receiving the copy, before applying
+    it."""
     crash_after_process: Probability = 0.0
+    """Probability per delivery that the instance crashes after applying the effect, before acking
+    it."""
     process_failure: Probability = 0.0
     """Applying the effect fails with an error (not a crash): nothing is applied and the
     instance processes the same copy again at once."""
     restart_time: Distribution = Constant(value=1.0)
+    """How long a crashed instance stays down."""
     mtbf: Annotated[float, Field(gt=0.0)] = math.inf
     """Mean time between random crashes of each instance (exponential); ``inf`` for none."""
     mttr: PositiveSeconds = 1.0
@@ -310,11 +388,19 @@ class ConsumerGroup(_Model):
 
 class Fault(_Model):
     target: str
+    """What fails: ``broker``, ``producer``, ``producer:<n>``, ``consumer:<group>`` (every
+    instance), ``consumer:<group>:<n>``, ``link:<name>`` or ``service:<name>`` (architecture
+    comparisons)."""
     kind: Literal["crash", "partition"] = "crash"
+    """``crash`` (a component is down) or ``partition`` (a link drops everything)."""
     at: Seconds | None = None
+    """A scheduled window's start, seconds (with ``duration``)."""
     duration: Seconds | None = None
+    """A scheduled window's length, seconds."""
     mtbf: PositiveSeconds | None = None
+    """Random windows: the mean time between them, seconds (exponential; with ``mttr``)."""
     mttr: PositiveSeconds | None = None
+    """Random windows: their mean length, seconds (exponential)."""
 
     @model_validator(mode="after")
     def _one_form(self) -> Fault:
@@ -343,11 +429,14 @@ class Service(_Model):
     """One downstream service of an architecture comparison (SPEC section 3)."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+    """The service's name (it names its consumer group in the event-driven design)."""
     latency: Distribution = Exponential(mean=0.05)
     """How long the service takes to apply the change (and answer a call), seconds."""
     failure: Probability = 0.0
     """Probability that applying the change fails (an error answer, nothing changed)."""
     critical: bool = True
+    """Orchestration with ``require = "critical"``: whether this service's failure denies the
+    request."""
     instances: Annotated[int, Field(ge=0, le=10_000)] = 0
     """Event-driven: the service's consumer instances; 0 means enough to keep it at most half
     busy at the peak request rate (a called service serves its callers concurrently)."""
@@ -357,9 +446,12 @@ class Architecture(_Model):
     """How a change (a new subscription) reaches N services: SPEC section 3."""
 
     services: Annotated[list[Service], Field(min_length=2)]
+    """The downstream services, at least two (``[[architecture.services]]``); the first answers the
+    user and, event-driven, publishes the event."""
     approaches: Annotated[list[ApproachName], Field(min_length=1)] = Field(
         default_factory=lambda: list(APPROACHES.names)
     )
+    """The approaches compared (see the approaches table)."""
     call_timeout: PositiveSeconds = 2.0
     """Chain and orchestration: a caller gives up on a call after this (the service may still
     apply the change); a service in an outage does not answer at all."""
@@ -377,24 +469,39 @@ class Scenario(_Model):
     """The data this scenario was validated from (overrides start from it)."""
 
     name: Annotated[str, Field(min_length=1, max_length=200)]
+    """The scenario's name (required); it names the default result directory."""
     description: str = ""
+    """The question the scenario answers, in words (``dsim list`` shows it)."""
     seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    """The scenario seed; replication ``r`` always gets the same seed derived from it."""
     replications: Annotated[int, Field(ge=1, le=100_000)] = 5
+    """Replications per point (``--replications auto`` adds them until the intervals are
+    precise)."""
     duration: Seconds = 60.0
+    """Seconds of workload: messages are created in ``[0, duration)``."""
     drain: Seconds = 30.0
+    """Seconds after ``duration`` for retries and redeliveries to settle; what is still in flight
+    then is ``pending``."""
     timeline_step: Seconds = 0.0
     """Seconds between the samples of the timeline the charts draw; 0: a 200th of the run."""
     max_events: Annotated[int, Field(ge=0, lt=2**62)] = 0
     """Simulated events one replication may take before it is stopped as a runaway; 0: 1,000
     per expected message, 10 per expected timer event, plus 10^7 (see :func:`event_budget`)."""
     workload: Workload = Workload()
+    """How messages arrive (``[workload]``)."""
     delivery: Delivery = Delivery()
+    """The semantics, pattern and the producer's retries (``[delivery]``)."""
     broker: BrokerSettings = BrokerSettings()
+    """The broker's servers, storage and delivery settings (``[broker]``)."""
     network: Network = Network()
+    """The four links (``[network]``)."""
     consumers: Annotated[list[ConsumerGroup], Field(min_length=1)] = Field(
         default_factory=lambda: [ConsumerGroup()]
     )
+    """The consumer groups, one ``[[consumers]]`` table each."""
     faults: list[Fault] = Field(default_factory=list)
+    """Time windows of failure, one ``[[faults]]`` table each: scheduled (``at``, ``duration``) or
+    random (``mtbf``, ``mttr``)."""
     architecture: Architecture | None = None
     """An architecture comparison instead of a delivery study; the event-driven approach
     uses the broker model configured by the other sections, with one consumer group per

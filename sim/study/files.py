@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 KEYS = ["scenario", "semantics", "pattern"]
 """Columns that say which system a row of a result table describes (sweep keys follow)."""
+REPORT = "report.html"
+"""The report's file name in a result directory."""
 TRACE = "trace.parquet"
 """The trace of a study run with ``--trace``: every event of replication 0 of every point."""
 TOOL = "delivery-sim"
@@ -132,7 +134,23 @@ def _meta(results: Results, command: list[str] | None) -> dict[str, Any]:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,
         "python": platform.python_version(),
+        "packages": packages(),
     }
+
+
+PACKAGES = ("simpy", "numpy", "pandas", "scipy", "matplotlib", "pydantic")
+"""The libraries whose versions a result depends on (``meta.json``'s ``packages``)."""
+
+
+def packages() -> dict[str, str]:
+    """The installed version of each of :data:`PACKAGES`."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,7 +229,7 @@ def read_tables(directory: Path, names: tuple[str, ...] = TABLES) -> dict[str, p
         raise DamagedResults(directory, "no such directory")
     tables: dict[str, pd.DataFrame] = {}
     for name in names:
-        tables[name] = _read_table(directory / f"{name}.csv")
+        tables[name] = read_csv(directory / f"{name}.csv")
     summary = tables.get("summary")
     key = row_key(summary) if summary is not None else "group"
     for name, table in tables.items():
@@ -243,7 +261,9 @@ def read_tables(directory: Path, names: tuple[str, ...] = TABLES) -> dict[str, p
     return tables
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file of a result directory, read back: :class:`DamagedResults` naming it when it
+    is missing, empty, not text, cut short or has rows of the wrong length."""
     import pandas as pd
 
     try:
