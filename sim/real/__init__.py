@@ -1,0 +1,9 @@
+"""Real brokers on this machine, driven by the scenario's workload and faults in real time.
+
+The layer between the study (which compares) and the engine (whose figures code the real runs
+share): :mod:`sim.real.servers` starts and always stops the broker processes,
+:mod:`sim.real.injection` draws the faults from the simulator's seeded streams,
+:mod:`sim.real.effects` is the SQLite effect store, :mod:`sim.real.record` turns what was
+watched into the engine's per-message facts, and one harness per broker runs the workload
+(:mod:`sim.real.nats_harness`, :mod:`sim.real.redis_harness`).
+"""

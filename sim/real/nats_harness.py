@@ -1,0 +1,209 @@
+"""The pub/sub pattern on a real NATS JetStream.
+
+One stream stores the messages: file storage for ``durable``, memory storage for ``memory``;
+exactly-once publishes carry the message id as ``Nats-Msg-Id`` and the stream's duplicate
+window is ``dedup_window``. Each consumer group is a durable pull consumer with explicit acks
+(no acks under at-most-once, which acks on receipt), AckWait = the ack deadline and
+MaxAckPending = ``prefetch``; each instance is a connection of its own that fetches up to
+``prefetch`` messages and processes them one by one. A crash closes the instance's connection
+and opens a new one after the restart time; the broker's crash window is a SIGKILL of the
+server and a restart on the same data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+from collections.abc import Coroutine
+from typing import Any
+
+from sim.real.harness import Harness
+from sim.real.producing import Reply, Send
+from sim.real.record import GroupWatch
+
+STREAM = "DSIM"
+SUBJECT = "dsim.messages"
+FOREVER = 24 * 3600.0
+"""The duplicate window NATS gets for ``dedup_window = inf`` (a day: longer than any run)."""
+POLL = 0.1
+"""Seconds a fetch waits for messages before the instance looks at its fault windows again."""
+
+
+async def _connect(url: str) -> Any:
+    import nats
+
+    return await nats.connect(
+        url,
+        connect_timeout=1,
+        reconnect_time_wait=0.05,
+        max_reconnect_attempts=-1,
+        allow_reconnect=True,
+    )
+
+
+class NatsRun(Harness):
+    """One real run of a pub/sub scenario on a NATS server."""
+
+    admin: Any = None
+    producer: Any = None
+
+    # --- the broker side ---------------------------------------------------------------------
+
+    async def ensure(self, js: Any) -> None:
+        """The stream and one durable consumer per group (again after a restart: a memory
+        stream does not survive it)."""
+        from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+
+        s = self.scenario
+        window = s.delivery.dedup_window if math.isfinite(s.delivery.dedup_window) else FOREVER
+        storage = StorageType.FILE if s.broker.durability == "durable" else StorageType.MEMORY
+        await js.add_stream(
+            StreamConfig(name=STREAM, subjects=[SUBJECT], storage=storage, duplicate_window=window)
+        )
+        for c in s.consumers:
+            explicit = not self.semantics.ack_before_process
+            await js.add_consumer(
+                STREAM,
+                ConsumerConfig(
+                    durable_name=c.name,
+                    ack_policy=AckPolicy.EXPLICIT if explicit else AckPolicy.NONE,
+                    ack_wait=s.delivery.redelivery_after if explicit else None,
+                    max_ack_pending=s.broker.prefetch if explicit else None,
+                    max_deliver=-1,
+                ),
+            )
+
+    async def restarted(self) -> None:
+        """A memory stream is gone after a restart: create it and the consumers again."""
+        for _ in range(100):
+            with contextlib.suppress(Exception):
+                await self.ensure(self.admin.jetstream())
+                return
+            await asyncio.sleep(0.05)
+
+    # --- producers ---------------------------------------------------------------------------
+
+    async def _sender(self, nc: Any) -> Any:
+        exactly_once = self.semantics.idempotent_publish
+
+        async def send(m: int, attempt: int, timeout: float) -> Reply | None:
+            if not self.broker_up or not nc.is_connected:
+                return None  # a broker that is down drops every publish
+            headers = {"Nats-Msg-Id": str(m)} if exactly_once else None
+            try:
+                msg = await nc.request(SUBJECT, str(m).encode(), timeout=timeout, headers=headers)
+                ack = json.loads(msg.data)
+            except Exception:  # no reply in time, no responders, a closed connection
+                return None
+            if "seq" not in ack:
+                return None  # an error reply (the stream is not there yet)
+            return str(ack["seq"]), bool(ack.get("duplicate", False))
+
+        return send
+
+    # --- consumers ---------------------------------------------------------------------------
+
+    async def _instance(self, g: int, index: int) -> None:
+        c = self.scenario.consumers[g]
+        group = self.watch.groups[g]
+        draws = self.draws.instance(g, index)
+        deliver = self.draws.link("deliver", c.name)
+        consume_ack = self.draws.link("consume_ack", c.name)
+        windows = self.draws.instance_crashes(c.name, index)
+        watch = self.watch
+        dedup = self.semantics.consumer_dedup
+        explicit = not self.semantics.ack_before_process
+        atomic = self.scenario.delivery.atomic_dedup
+        down_until = 0.0
+        while not self.stopping:
+            down_until = self.down(windows, down_until)
+            if watch.now() < down_until:
+                await asyncio.sleep(min(POLL, down_until - watch.now()))
+                continue
+            nc = await _connect(self.server.url)
+            try:
+                sub = await nc.jetstream().pull_subscribe_bind(c.name, STREAM)
+                while not self.stopping:
+                    if self.down(windows, 0.0) > watch.now():
+                        group.crashes += 1
+                        down_until = self.down(windows, 0.0)
+                        break
+                    try:
+                        batch = await sub.fetch(self.scenario.broker.prefetch, timeout=POLL)
+                    except Exception:  # nothing to fetch in time, or the broker is down
+                        continue
+                    crashed = False
+                    for msg in batch:
+                        m = int(msg.data)
+                        meta = msg.metadata
+                        watch.stored(m, str(meta.sequence.stream))
+                        if meta.num_delivered > 1:
+                            group.redeliveries += 1
+                        if deliver.drops(watch.now()):
+                            continue  # dropped on receipt, never acked
+                        if draws.crashes_before():
+                            crashed = True
+                            break
+                        await asyncio.sleep(draws.service_time())
+                        after = draws.crashes_after()
+                        if not self._apply(group, m, dedup, atomic, after):
+                            group.deduplicated += 1
+                        if after:
+                            crashed = True
+                            break
+                        if explicit and not consume_ack.drops(watch.now()):
+                            with contextlib.suppress(Exception):
+                                await msg.ack()
+                    if crashed:
+                        group.crashes += 1
+                        down_until = watch.now() + draws.restart_time()
+                        break
+            finally:
+                with contextlib.suppress(Exception):
+                    await nc.close()
+
+    def _apply(self, group: GroupWatch, m: int, dedup: bool, atomic: bool, crash: bool) -> bool:
+        return group.store.apply(m, self.watch.now(), dedup, atomic, crash)
+
+    async def setup(self) -> Send:
+        """Connect, create the stream and the consumers; the producers' publish."""
+        self.admin = await _connect(self.server.url)
+        self.producer = await _connect(self.server.url)
+        await self.ensure(self.admin.jetstream())
+        return await self._sender(self.producer)
+
+    def instances(self) -> list[Coroutine[Any, Any, None]]:
+        """Every instance of every group."""
+        s = self.scenario
+        return [self._instance(g, i) for g, c in enumerate(s.consumers) for i in range(c.instances)]
+
+    async def settled(self) -> bool:
+        """Every group's consumer has nothing left to deliver or to be acked."""
+        js = self.admin.jetstream()
+        for g in self.watch.groups:
+            try:
+                info = await js.consumer_info(STREAM, g.name, timeout=1)
+            except Exception:
+                return False
+            if info.num_pending or info.num_ack_pending:
+                return False
+        return True
+
+    async def finish(self) -> None:
+        """A group whose consumer still has copies to deliver or to be acked is unfinished."""
+        js = self.admin.jetstream()
+        for g in self.watch.groups:
+            try:
+                info = await js.consumer_info(STREAM, g.name, timeout=1)
+                g.unfinished = bool(info.num_pending or info.num_ack_pending)
+            except Exception:
+                g.unfinished = True
+
+    async def close(self) -> None:
+        """Close the admin and producer connections."""
+        for nc in (self.admin, self.producer):
+            if nc is not None:
+                with contextlib.suppress(Exception):
+                    await nc.close()
