@@ -69,3 +69,82 @@ def real_run(scenario: Scenario, seed: int, server: Server) -> RealRun:
         publish_latencies(facts),
         end_to_end_latencies(facts, facts.groups[0]),
     )
+
+
+WARMUP_SECONDS = 1.0
+"""Seconds of fault-free workload the warm-up measures."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Latency measured on the real broker, as the lognormal distributions the prediction
+    uses for the links (seconds)."""
+
+    publish: tuple[float, float]
+    """(median, sigma) of one way of the publish round trip (half of it)."""
+    deliver: tuple[float, float]
+    """(median, sigma) of the delivery: created to first effect, less one publish way."""
+    samples: int
+
+    def links(self) -> dict[str, dict[str, Any]]:
+        """The network latencies of the predicted scenario: ``publish``, ``publish_ack`` and
+        ``consume_ack`` one way of the round trip, ``deliver`` the delivery."""
+        one_way = {"dist": "lognormal", "median": self.publish[0], "sigma": self.publish[1]}
+        deliver = {"dist": "lognormal", "median": self.deliver[0], "sigma": self.deliver[1]}
+        return {
+            "network.publish.latency": one_way,
+            "network.publish_ack.latency": one_way,
+            "network.deliver.latency": deliver,
+            "network.consume_ack.latency": one_way,
+        }
+
+    def describe(self) -> str:
+        """The values, as the output states them."""
+        return (
+            f"measured latency ({self.samples} warm-up messages): publish and ack links "
+            f"lognormal(median={self.publish[0] * 1000:.3f} ms, sigma={self.publish[1]:.2f}), "
+            f"deliver link lognormal(median={self.deliver[0] * 1000:.3f} ms, "
+            f"sigma={self.deliver[1]:.2f}); broker service time 0 (inside the round trip)"
+        )
+
+
+def fit_lognormal(values: np.ndarray) -> tuple[float, float]:
+    """(median, sigma) of the lognormal fitted to positive ``values`` (maximum likelihood)."""
+    x = np.log(np.maximum(values, 1e-6))
+    return float(np.exp(x.mean())), float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+
+def quiet(scenario: Scenario) -> Scenario:
+    """The warm-up's scenario: the same workload rate and consumers, at-least-once (so every
+    publish is acked and timed), no faults, no service time, one second."""
+    groups = [
+        {"name": c.name, "instances": c.instances, "service_time": {"dist": "constant"}}
+        for c in scenario.consumers
+    ]
+    return Scenario.model_validate(
+        {
+            "name": f"{scenario.name} (warm-up)",
+            "duration": WARMUP_SECONDS,
+            "drain": 5.0,
+            "workload": {"rate": scenario.workload.rate, "producers": 1},
+            "delivery": {
+                "semantics": "at-least-once",
+                "pattern": scenario.delivery.pattern,
+                "ack_timeout": 1.0,
+            },
+            "broker": {"durability": scenario.broker.durability},
+            "consumers": groups,
+        }
+    )
+
+
+def warmup(scenario: Scenario, server: Server) -> Measured:
+    """Measure the publish round trip and the delivery latency on ``server``."""
+    run = real_run(quiet(scenario), 0, server)
+    rtt = run.publish_latencies
+    if len(rtt) < 2 or len(run.end_to_end) < 2:
+        raise RuntimeError("the warm-up delivered too few messages to measure latency")
+    half = float(np.median(rtt)) / 2
+    median, sigma = fit_lognormal(rtt)
+    deliver = fit_lognormal(run.end_to_end - half)
+    return Measured((median / 2, sigma), deliver, len(rtt))

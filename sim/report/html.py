@@ -42,6 +42,7 @@ from sim.report.charts import CHARTS, chart_figures
 from sim.report.delivery_charts import at_point, sweep_columns
 from sim.report.numbers import plain, seconds, spread, time_unit
 from sim.report.terminal import ARCHITECTURE_COLUMNS, DELIVERY_COLUMNS, Column
+from sim.study.calibrate import CALIBRATION_COLUMNS
 from sim.study.files import (
     KEYS,
     REPORT,
@@ -54,21 +55,6 @@ from sim.study.files import (
     row_key,
     write_atomic,
 )
-
-CALIBRATION_COLUMNS = (
-    "figure",
-    "group",
-    "observed_mean",
-    "observed_low",
-    "observed_high",
-    "predicted_mean",
-    "predicted_low",
-    "predicted_high",
-    "difference",
-    "agree",
-    "decided_by",
-)
-"""The columns of ``calibration.csv`` (``dsim calibrate``), in order."""
 
 KNOWN = {
     "summary.csv": "the summary table and the charts",
