@@ -115,8 +115,9 @@ def fit_lognormal(values: np.ndarray) -> tuple[float, float]:
 
 
 def quiet(scenario: Scenario) -> Scenario:
-    """The warm-up's scenario: the same workload rate and consumers, at-least-once (so every
-    publish is acked and timed), no faults, no service time, one second."""
+    """The warm-up's scenario: the same workload rate and consumers, a semantics whose producer
+    waits for every ack without dedup (so every publish is timed), no faults, no service
+    time, one second."""
     groups = [
         {"name": c.name, "instances": c.instances, "service_time": {"dist": "constant"}}
         for c in scenario.consumers
@@ -128,7 +129,9 @@ def quiet(scenario: Scenario) -> Scenario:
             "drain": 5.0,
             "workload": {"rate": scenario.workload.rate, "producers": 1},
             "delivery": {
-                "semantics": "at-least-once",
+                "semantics": next(
+                    m.name for m in SEMANTICS if m.producer_retries and not m.idempotent_publish
+                ),
                 "pattern": scenario.delivery.pattern,
                 "ack_timeout": 1.0,
             },

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sim.real.injection import LINKS
+from sim.registry.semantics import SEMANTICS
 from sim.scenario.schema import ConsumerGroup, Scenario
 
 COMMON = {
@@ -93,12 +94,12 @@ def refusals(scenario: Scenario, broker: str) -> list[tuple[str, str]]:
                 f"{scenario.delivery.pattern!r}",
             )
         )
-    if broker == "redis" and scenario.delivery.semantics == "exactly-once":
+    if broker == "redis" and SEMANTICS[scenario.delivery.semantics].idempotent_publish:
         problems.append(
             (
                 "delivery.semantics",
                 "Redis streams have no idempotent append (no dedup by id or sequence); "
-                "calibrate exactly-once on NATS",
+                "calibrate an idempotent publish on NATS",
             )
         )
     if scenario.sweep:
