@@ -31,11 +31,19 @@ POLL = 0.1
 """Seconds a fetch waits for messages before the instance looks at its fault windows again."""
 
 
+async def _quiet(*_: Any) -> None:
+    """The client's callbacks: a broker that goes away is a fault the harness injected."""
+
+
 async def _connect(url: str) -> Any:
     import nats
 
     return await nats.connect(
         url,
+        error_cb=_quiet,
+        disconnected_cb=_quiet,
+        reconnected_cb=_quiet,
+        closed_cb=_quiet,
         connect_timeout=1,
         reconnect_time_wait=0.05,
         max_reconnect_attempts=-1,
