@@ -9,6 +9,7 @@ a figure agrees when the difference is within four standard errors of the differ
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -49,6 +51,7 @@ KNOWN_DIFFERENCES = {
     "before a SIGKILL (its consumer state is written behind); the model keeps every ack the "
     "broker received, so the real broker redelivers more (docs/calibration.md)",
     ("broker-crash", "dup_rate"): "the same",
+    ("broker-crash", "redeliveries"): "the same: the copies whose acks it lost come again",
 }
 """Figures the real broker decides otherwise than the model, each with why: a result,
 documented, checked for its direction (the real broker makes more of them), not equality."""
@@ -219,3 +222,62 @@ def test_measured_latency_is_near_the_prediction(calibrated):
     row = result.table.set_index("figure").loc["publish_latency_p50"]
     if row["predicted_mean"] > 0:
         assert 0.5 <= row["observed_mean"] / row["predicted_mean"] <= 2.0, name
+
+
+def test_dsim_calibrate_writes_the_results_and_the_report_reads_them(tmp_path):
+    out = tmp_path / "cal"
+    result = runner.invoke(
+        app,
+        [
+            "calibrate",
+            str(FOLDER / "publish-loss.toml"),
+            "--broker",
+            "nats",
+            "--runs",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.index("expected wall time") < result.stderr.index("real run 1/2")
+    assert "measured latency" in result.stdout and "agrees" in result.stdout
+    table = pd.read_csv(out / "calibration.csv")
+    assert tuple(table.columns) == CALIBRATION_COLUMNS
+    real = pd.read_csv(out / "real_runs.csv")
+    predicted = pd.read_csv(out / "predicted_runs.csv")
+    assert list(real.columns) == list(predicted.columns)  # the columns of runs.csv
+    assert len(real) == 2 and "broker_dup_rate" in real.columns
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["broker"] == "nats" and meta["real_runs"] == 2
+    assert "lognormal" in meta["measured_latency"]
+    assert (out / "charts" / "calibration.png").stat().st_size > 0
+    assert (
+        load_scenario(out / "scenario.toml").name == "calibration: publish loss under at-most-once"
+    )
+    report = runner.invoke(app, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+    assert "calibration" in (out / "report.html").read_text()
+
+
+def test_strict_exits_1_when_a_figure_disagrees(tmp_path, monkeypatch):
+    from sim.real.runs import Measured
+    from sim.study import calibrate as calibration
+
+    scenario = load_scenario(FOLDER / "publish-loss.toml")
+    row = dict.fromkeys(CALIBRATION_COLUMNS[2:9], 1.0)
+    verdict = {"agree": False, "decided_by": "harness"}
+    table = pd.DataFrame([{"figure": "lost", "group": "billing", **row, **verdict}])
+
+    def canned(*_: object, **__: object) -> calibration.Calibration:
+        measured = Measured((0.001, 0.1), (0.001, 0.1), 10)
+        return calibration.Calibration(
+            scenario, "nats", [1], pd.DataFrame(), pd.DataFrame(), table, measured, scenario
+        )
+
+    monkeypatch.setattr(calibration, "calibrate", canned)
+    args = ["calibrate", str(FOLDER / "publish-loss.toml"), "--broker", "nats"]
+    lenient = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert lenient.exit_code == 0 and "1 figure(s) disagree: lost" in lenient.stdout
+    strict = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--strict"])
+    assert strict.exit_code == 1 and "DISAGREES" in strict.stdout

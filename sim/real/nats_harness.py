@@ -20,8 +20,10 @@ from collections.abc import Coroutine
 from typing import Any
 
 from sim.real.harness import Harness
+from sim.real.injection import Draws
 from sim.real.producing import Reply, Send
-from sim.real.record import GroupWatch
+from sim.real.record import GroupWatch, Watch
+from sim.real.servers import Server
 
 STREAM = "DSIM"
 SUBJECT = "dsim.messages"
@@ -54,8 +56,14 @@ async def _connect(url: str) -> Any:
 class NatsRun(Harness):
     """One real run of a pub/sub scenario on a NATS server."""
 
-    admin: Any = None
-    producer: Any = None
+    def __init__(self, watch: Watch, draws: Draws, server: Server):
+        super().__init__(watch, draws, server)
+        self.admin: Any = None
+        self.producer: Any = None
+        self.sent: list[set[int]] = [set() for _ in self.scenario.consumers]
+        """Per group, the stream sequences the broker has delivered to it: one delivered
+        again is a redelivery. Counted here, not from the broker's delivery count, which a
+        restart after a SIGKILL can reset (see docs/calibration.md)."""
 
     # --- the broker side ---------------------------------------------------------------------
 
@@ -146,9 +154,11 @@ class NatsRun(Harness):
                     for msg in batch:
                         m = int(msg.data)
                         meta = msg.metadata
-                        watch.stored(m, str(meta.sequence.stream))
-                        if meta.num_delivered > 1:
+                        sequence = meta.sequence.stream
+                        watch.stored(m, str(sequence))
+                        if sequence in self.sent[g]:
                             group.redeliveries += 1
+                        self.sent[g].add(sequence)
                         if deliver.drops(watch.now()):
                             continue  # dropped on receipt, never acked
                         if draws.crashes_before():

@@ -1,7 +1,8 @@
 """The streaming pattern on a real Redis: a Redis stream is the log.
 
 Producers append with ``XADD`` (its reply, the entry id, is the publish ack). Each consumer
-group reads with long polls (``XREAD BLOCK``, up to ``prefetch`` records) from its position and
+group reads with long polls (``XREAD BLOCK``, up to ``prefetch`` records) from its position (a
+fetch answer lost on the ``deliver`` link is read again from there ``ack_timeout`` later) and
 commits the offset of each record it finished into a Redis key of its own, over the
 ``consume_ack`` link (a lost commit is never sent); at-most-once commits on receipt, before
 processing. A crashed instance closes its connection and, after the restart time, resumes from
@@ -75,6 +76,7 @@ class RedisRun(Harness):
         c = self.scenario.consumers[g]
         group = self.watch.groups[g]
         draws = self.draws.instance(g, 0)
+        deliver = self.draws.link("deliver", c.name)
         commit_link = self.draws.link("consume_ack", c.name)
         windows = self.draws.instance_crashes(c.name, 0)
         watch = self.watch
@@ -99,34 +101,39 @@ class RedisRun(Harness):
                     reply = await client.xread(
                         {LOG: position}, count=self.scenario.broker.prefetch, block=POLL_MS
                     )
+                    records = [(e, f) for _, entries in reply or [] for e, f in entries]
+                    for entry, fields in records:
+                        watch.stored(int(fields["m"]), entry)
+                        order = _order(entry)
+                        if order <= self.read_upto[g]:
+                            group.redeliveries += 1  # read again after a rewind or a loss
+                        else:
+                            self.read_upto[g] = order
+                    if records and deliver.drops(watch.now()):
+                        # the fetch answer is lost: noticed ack_timeout later, and the fetch
+                        # repeated from the same position (as the model's streaming reader)
+                        await asyncio.sleep(self.scenario.delivery.ack_timeout)
+                        continue
                     crashed = False
-                    for _, entries in reply or []:
-                        for entry, fields in entries:
-                            m = int(fields["m"])
-                            order = _order(entry)
-                            watch.stored(m, entry)
-                            if order <= self.read_upto[g]:
-                                group.redeliveries += 1
-                            else:
-                                self.read_upto[g] = order
-                            position = entry
-                            if early and not commit_link.drops(watch.now()):
-                                await client.set(key, entry)
-                            if draws.crashes_before():
-                                crashed = True
-                                break
-                            await asyncio.sleep(draws.service_time())
-                            after = draws.crashes_after()
-                            if not group.store.apply(m, watch.now(), dedup, atomic, after):
-                                group.deduplicated += 1
-                            if after:
-                                crashed = True
-                                break
-                            self.done_upto[g] = max(self.done_upto[g], order)
-                            if not early and not commit_link.drops(watch.now()):
-                                await client.set(key, entry)
-                        if crashed:
+                    for entry, fields in records:
+                        m = int(fields["m"])
+                        order = _order(entry)
+                        position = entry
+                        if early and not commit_link.drops(watch.now()):
+                            await client.set(key, entry)
+                        if draws.crashes_before():
+                            crashed = True
                             break
+                        await asyncio.sleep(draws.service_time())
+                        after = draws.crashes_after()
+                        if not group.store.apply(m, watch.now(), dedup, atomic, after):
+                            group.deduplicated += 1
+                        if after:
+                            crashed = True
+                            break
+                        self.done_upto[g] = max(self.done_upto[g], order)
+                        if not early and not commit_link.drops(watch.now()):
+                            await client.set(key, entry)
                     if crashed:
                         group.crashes += 1
                         down_until = watch.now() + draws.restart_time()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from sim.engine.faults import FaultWindow
-from sim.engine.figures import figures
+from sim.engine.figures import RunFacts, figures
 from sim.real.injection import Draws
 from sim.real.record import Watch
 from sim.real.servers import Server
@@ -33,9 +33,8 @@ class RealRun:
     rows: list[dict[str, Any]]
     windows: list[FaultWindow]
     wall_time: float
-    publish_latencies: np.ndarray
-    end_to_end: np.ndarray
-    """Seconds from creation to first effect of every delivered message (first group)."""
+    facts: RunFacts
+    """What happened to every message (the figures were computed from it)."""
 
 
 def harness(server: Server, watch: Watch, draws: Draws) -> Any:
@@ -51,8 +50,6 @@ def harness(server: Server, watch: Watch, draws: Draws) -> Any:
 
 def real_run(scenario: Scenario, seed: int, server: Server) -> RealRun:
     """Run ``scenario`` once in real time on ``server`` with the faults of ``seed``."""
-    from sim.engine.figures import end_to_end_latencies, publish_latencies
-
     with tempfile.TemporaryDirectory(prefix="dsim-effects-") as folder:
         watch = Watch(scenario, Path(folder))
         draws = Draws(scenario, seed)
@@ -62,17 +59,13 @@ def real_run(scenario: Scenario, seed: int, server: Server) -> RealRun:
             facts = watch.facts(SEMANTICS[scenario.delivery.semantics].producer_retries)
         finally:
             watch.close()
-    return RealRun(
-        figures(facts),
-        draws.windows,
-        wall,
-        publish_latencies(facts),
-        end_to_end_latencies(facts, facts.groups[0]),
-    )
+    return RealRun(figures(facts), draws.windows, wall, facts)
 
 
-WARMUP_SECONDS = 1.0
-"""Seconds of fault-free workload the warm-up measures."""
+WARMUP_SECONDS = 1.5
+"""Seconds of fault-free workload the warm-up runs."""
+COLD = 0.25
+"""Seconds at the warm-up's start left out of the fit (connections and caches warming)."""
 
 
 @dataclass(frozen=True)
@@ -143,14 +136,18 @@ def quiet(scenario: Scenario) -> Scenario:
 
 def warmup(scenario: Scenario, server: Server) -> Measured:
     """Measure the publish round trip and the delivery latency on ``server``."""
-    run = real_run(quiet(scenario), 0, server)
-    rtt = run.publish_latencies
-    if len(rtt) < 2 or len(run.end_to_end) < 2:
+    facts = real_run(quiet(scenario), 0, server).facts
+    warm = facts.created >= COLD
+    assert facts.acked_at is not None  # the warm-up's semantics waits for every ack
+    rtt = (facts.acked_at - facts.created)[warm & ~np.isnan(facts.acked_at)]
+    first = facts.groups[0]
+    e2e = (first.first_effect - facts.created)[warm & first.delivered]
+    if len(rtt) < 2 or len(e2e) < 2:
         raise RuntimeError("the warm-up delivered too few messages to measure latency")
     median, sigma = fit_lognormal(rtt)
     # the delivery is the end-to-end latency less one publish way: its median shifted, its
     # spread the end-to-end one's (subtracting per message would make a tail of near-zero
     # values, and a lognormal fitted to them a spread no broker has)
-    e2e_median, e2e_sigma = fit_lognormal(run.end_to_end)
+    e2e_median, e2e_sigma = fit_lognormal(e2e)
     deliver = (max(e2e_median - median / 2, e2e_median / 4), e2e_sigma)
     return Measured((median / 2, sigma), deliver, len(rtt))

@@ -52,7 +52,7 @@ COMMON = {
 """Keys both harnesses reproduce (``consumers.<key>`` stands for every group's key)."""
 BY_BROKER = {
     "nats": COMMON | {"delivery.dedup_window", "consumers.instances"},
-    "redis": COMMON - {"network.deliver.loss", "delivery.ack_deadline"},
+    "redis": COMMON - {"delivery.ack_deadline"},
 }
 """Keys each broker's harness reproduces."""
 PATTERN = {"nats": "pubsub", "redis": "streaming"}

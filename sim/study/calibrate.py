@@ -82,6 +82,12 @@ LATENCY = {f for f in COMPARED if "latency" in f}
 DELIVERY = {"delivered", "lost", "pending", "loss_rate"}
 DUPLICATION = {"duplicates", "dup_rate"}
 STORED = {"broker_duplicates", "broker_dup_rate"}
+DECIDES = {
+    "dedup_window": DUPLICATION | STORED | {"attempts"},
+    "redelivery": DUPLICATION | DELIVERY | {"redeliveries"},
+    "durability": DELIVERY | DUPLICATION | STORED | {"attempts", "redeliveries"},
+}
+"""The figures each broker mechanism decides (see :func:`mechanisms`)."""
 
 Progress = Callable[[str], None]
 """Told what the calibration is doing, as it starts each step."""
@@ -118,11 +124,7 @@ def decided_by(figure: str, scenario: Scenario) -> str:
     if figure in LATENCY:
         return "broker"
     found = mechanisms(scenario)
-    if "dedup_window" in found and figure in DUPLICATION | STORED | {"attempts"}:
-        return "broker"
-    if "redelivery" in found and figure in DUPLICATION | DELIVERY | {"redeliveries"}:
-        return "broker"
-    if "durability" in found and figure in DELIVERY | DUPLICATION | STORED | {"attempts"}:
+    if any(figure in DECIDES[mechanism] for mechanism in found):
         return "broker"
     return "harness"
 
@@ -227,7 +229,10 @@ def calibrate(
         with server_kind(durable) as server:
             run = real_run(scenario, s, server)
         walls.append(run.wall_time)
-        rows += [{**ident, "replication": r, "seed": s, **row} for row in run.rows]
+        rows += [
+            {**ident, "group": row["group"], "replication": r, "seed": s, **row}
+            for row in run.rows
+        ]
     real = pd.DataFrame(rows)
     predicted_scenario = prediction_scenario(scenario, measured)
     tell(f"simulating {scenario.replications} replications")
