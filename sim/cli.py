@@ -372,6 +372,14 @@ def calibrate_command(
         int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)
     ] = None,
     set_: SetOpt = None,
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            metavar="KEY=VALUE",
+            help="Calibrate only the points of the sweep with this value (repeatable).",
+        ),
+    ] = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with code 1 when any figure disagrees.")
     ] = False,
@@ -388,9 +396,10 @@ def calibrate_command(
     loaded = _load(scenario, set_)
     from sim.study import calibrate as calibration
 
+    chosen = _assignments(at or [])
     try:
-        calibration.check(loaded, broker)
-    except calibration.CalibrationRefused as exc:
+        points = calibration.chosen_points(loaded, broker, chosen)
+    except ScenarioError as exc:
         raise _error(str(exc), 2) from None
     directory = (
         out if out is not None else Path("results") / directory_name(f"{loaded.name}-{broker}")
@@ -400,9 +409,10 @@ def calibrate_command(
         raise _error(refusal, 2)
     from sim.real.servers import ServerUnavailable
 
-    expected = calibration.expected_wall(loaded, runs)
+    expected = calibration.expected_wall(points, runs)
+    sweep_note = f" at each of {len(points)} points" if points[0][0] else ""
     err_console.print(
-        f"{loaded.name} on {broker}: {runs} real run(s) of at most "
+        f"{loaded.name} on {broker}: {runs} real run(s){sweep_note} of at most "
         f"{loaded.duration + loaded.drain:g} s each, then {loaded.replications} simulated "
         f"replications; expected wall time at most {expected:.0f} s",
         highlight=False,
@@ -416,7 +426,7 @@ def calibrate_command(
         )
 
     try:
-        result = calibration.calibrate(loaded, broker, runs, seed, progress)
+        result = calibration.calibrate(loaded, broker, runs, seed, progress, chosen)
     except ServerUnavailable as exc:
         raise _error(str(exc), 2) from None
     except KeyboardInterrupt:
@@ -429,8 +439,10 @@ def calibrate_command(
         paths.append(draw_calibration(result.table, directory / "charts"))
     except OSError as exc:
         raise _error(f"cannot write results to {directory}: {_reason(exc)}", 2) from None
-    out_console.print(_calibration_table(result.table))
-    out_console.print(result.measured.describe(), highlight=False, markup=False, soft_wrap=True)
+    out_console.print(_calibration_table(result.table, result.swept))
+    for where, measured in result.measured.items():
+        text = f"{where}: {measured.describe()}" if where else measured.describe()
+        out_console.print(text, highlight=False, markup=False, soft_wrap=True)
     disagree = result.disagreements
     verdict = (
         "every figure agrees"
@@ -448,13 +460,14 @@ def calibrate_command(
         raise typer.Exit(1)
 
 
-def _calibration_table(table: pd.DataFrame) -> Table:
-    """The calibration as a terminal table, a verdict per figure."""
+def _calibration_table(table: pd.DataFrame, swept: list[str]) -> Table:
+    """The calibration as a terminal table, a verdict per figure (and point of a sweep)."""
     from sim.report.numbers import plain
 
     shown = Table(title="observed on the real broker beside predicted", title_justify="left")
-    for name in ("figure", "group", "observed (95%)", "predicted (95%)", "verdict", "decided by"):
-        shown.add_column(name, justify="left" if name in ("figure", "group") else "right")
+    left = (*swept, "figure", "group")
+    for name in (*left, "observed (95%)", "predicted (95%)", "verdict", "decided by"):
+        shown.add_column(name, justify="left" if name in left else "right")
     for row in table.to_dict("records"):
         cells = [
             f"{plain(float(row[f'{side}_mean']))} [{plain(float(row[f'{side}_low']))}, "
@@ -462,9 +475,7 @@ def _calibration_table(table: pd.DataFrame) -> Table:
             for side in ("observed", "predicted")
         ]
         verdict = "agrees" if row["agree"] else "DISAGREES"
-        shown.add_row(
-            str(row["figure"]), str(row["group"]), *cells, verdict, str(row["decided_by"])
-        )
+        shown.add_row(*(str(row[c]) for c in left), *cells, verdict, str(row["decided_by"]))
     return shown
 
 

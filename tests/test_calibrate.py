@@ -24,7 +24,8 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.real.servers import SERVERS, NatsServer, RedisServer
-from sim.scenario.loading import load_scenario
+from sim.scenario.errors import ScenarioError
+from sim.scenario.loading import load_scenario, validate
 from sim.study.calibrate import (
     CALIBRATION_COLUMNS,
     COMPARED,
@@ -250,7 +251,7 @@ def test_dsim_calibrate_writes_the_results_and_the_report_reads_them(tmp_path):
     assert len(real) == 2 and "broker_dup_rate" in real.columns
     meta = json.loads((out / "meta.json").read_text())
     assert meta["broker"] == "nats" and meta["real_runs"] == 2
-    assert "lognormal" in meta["measured_latency"]
+    assert "lognormal" in meta["measured_latency"][""]
     assert (out / "charts" / "calibration.png").stat().st_size > 0
     assert (
         load_scenario(out / "scenario.toml").name == "calibration: publish loss under at-most-once"
@@ -272,7 +273,7 @@ def test_strict_exits_1_when_a_figure_disagrees(tmp_path, monkeypatch):
     def canned(*_: object, **__: object) -> calibration.Calibration:
         measured = Measured((0.001, 0.1), (0.001, 0.1), 10)
         return calibration.Calibration(
-            scenario, "nats", [1], pd.DataFrame(), pd.DataFrame(), table, measured, scenario
+            scenario, "nats", [1], pd.DataFrame(), pd.DataFrame(), table, {"": measured}
         )
 
     monkeypatch.setattr(calibration, "calibrate", canned)
@@ -281,3 +282,33 @@ def test_strict_exits_1_when_a_figure_disagrees(tmp_path, monkeypatch):
     assert lenient.exit_code == 0 and "1 figure(s) disagree: lost" in lenient.stdout
     strict = runner.invoke(app, [*args, "--out", str(tmp_path / "b"), "--strict"])
     assert strict.exit_code == 1 and "DISAGREES" in strict.stdout
+
+
+SWEEP = {
+    "name": "swept",
+    "replications": 5,
+    "duration": 1.0,
+    "drain": 3.0,
+    "workload": {"rate": 50.0},
+    "delivery": {"pattern": "pubsub", "semantics": "at-least-once"},
+    "consumers": [{"name": "billing", "service_time": {"dist": "constant", "value": 0.001}}],
+    "sweep": {"network.publish_ack.loss": [0.0, 0.2], "delivery.semantics": ["at-least-once"]},
+}
+
+
+def test_a_sweep_calibrates_the_points_at_picks():
+    result = calibrate(validate(SWEEP), "nats", runs=2, at={"network.publish_ack.loss": "0.2"})
+    assert result.swept == ["network.publish_ack.loss", "delivery.semantics"]
+    assert list(result.table.columns) == [*result.swept, *CALIBRATION_COLUMNS]
+    assert set(result.table["network.publish_ack.loss"]) == {0.2}
+    assert set(result.real_runs["network.publish_ack.loss"]) == {0.2}
+    point = "network.publish_ack.loss = 0.2, delivery.semantics = at-least-once"
+    assert list(result.measured) == [point]
+    dup = result.table.set_index("figure").loc["broker_dup_rate"]
+    assert dup["observed_mean"] > 0.05 and dup["agree"]
+
+
+def test_at_names_a_swept_column_and_one_of_its_values():
+    for at, said in (({"x": "1"}, "not a swept column"), ({"delivery.semantics": "no"}, "takes")):
+        with pytest.raises(ScenarioError, match=said):
+            calibrate(validate(SWEEP), "nats", runs=1, at=at)

@@ -19,7 +19,7 @@ import json
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -141,25 +141,16 @@ class CalibrationRefused(ScenarioError):
         return str(self.args[0])
 
 
-def check(scenario: Scenario, broker: str) -> None:
-    """Raise :class:`CalibrationRefused` naming every key ``broker`` cannot reproduce."""
-    if broker not in SERVERS:
-        why = f"expected one of {', '.join(SERVERS)}; got {broker!r}"
-        raise CalibrationRefused("--broker", [Problem("--broker", why)])
-    found = refusals(scenario, broker)
-    if found:
-        raise CalibrationRefused(
-            f"{scenario.name} on {broker}", [Problem(path, why) for path, why in found]
-        )
-
-
-def expected_wall(scenario: Scenario, runs: int) -> float:
-    """Seconds the calibration takes at most: the warm-up and ``runs`` runs of ``duration +
-    drain`` (each ends early once nothing is pending), and the servers' starts."""
+def expected_wall(points: list[Point], runs: int) -> float:
+    """Seconds the calibration takes at most: per point, the warm-up and ``runs`` runs of
+    ``duration + drain`` (each ends early once nothing is pending), and the servers' starts."""
     from sim.real.runs import WARMUP_SECONDS
 
-    per_run = scenario.duration + scenario.drain + SERVER_START
-    return WARMUP_SECONDS + 1.0 + SERVER_START + runs * per_run
+    total = 0.0
+    for _, point in points:
+        per_run = point.duration + point.drain + SERVER_START
+        total += WARMUP_SECONDS + 1.0 + SERVER_START + runs * per_run
+    return total
 
 
 @dataclass
@@ -175,11 +166,14 @@ class Calibration:
     """The simulator's runs of the predicted scenario (``runs.csv`` columns)."""
     table: pd.DataFrame
     """One row per figure and group: the :data:`CALIBRATION_COLUMNS`."""
-    measured: Measured
-    predicted_scenario: Scenario
+    measured: dict[str, Measured]
+    """The latency measured at each point (keyed by its ``column = value, ...``; ``""``
+    without a sweep)."""
     wall_time: float = 0.0
     real_wall: list[float] = field(default_factory=list)
     """Wall seconds of each real run."""
+    swept: list[str] = field(default_factory=list)
+    """The swept columns ahead of the :data:`CALIBRATION_COLUMNS` (none without a sweep)."""
 
     @property
     def disagreements(self) -> pd.DataFrame:
@@ -196,60 +190,140 @@ def prediction_scenario(scenario: Scenario, measured: Measured) -> Scenario:
     )
 
 
+Point = tuple[dict[str, Any], Scenario]
+"""A point of a sweep: its swept columns (empty without a sweep) and its scenario."""
+
+
+def chosen_points(
+    scenario: Scenario, broker: str, at: Mapping[str, str] | None = None
+) -> list[Point]:
+    """The points to calibrate: every point of the scenario's sweep, or those ``at`` picks
+    (column -> value as text). Raises :class:`CalibrationRefused` for an ``at`` that picks
+    nothing and for what ``broker`` cannot reproduce at any chosen point."""
+    from sim.scenario.points import points_of
+    from sim.study.runner import label
+
+    if broker not in SERVERS:
+        why = f"expected one of {', '.join(SERVERS)}; got {broker!r}"
+        raise CalibrationRefused("--broker", [Problem("--broker", why)])
+    _, points = points_of(scenario)
+    for column, text in (at or {}).items():
+        columns = list(points[0][0])
+        if column not in columns:
+            known = ", ".join(columns) or "none: the scenario has no sweep"
+            why = f"not a swept column; the swept columns: {known}"
+            raise CalibrationRefused(scenario.name, [Problem(f"--at {column}", why)])
+        taken = [str(label(values[column])) for values, _ in points]
+        points = [p for p, t in zip(points, taken, strict=True) if t == text]
+        if not points:
+            why = f"no point has {text!r}; it takes: {', '.join(dict.fromkeys(taken))}"
+            raise CalibrationRefused(scenario.name, [Problem(f"--at {column}", why)])
+    found: dict[tuple[str, str], list[str]] = {}
+    for values, point in points:
+        where = ", ".join(f"{k} = {label(v)}" for k, v in values.items())
+        for key in refusals(point, broker):
+            found.setdefault(key, []).append(where)
+    if found:
+        problems = [
+            Problem(path, why if len(wheres) == len(points) else f"{why} (at {'; '.join(wheres)})")
+            for (path, why), wheres in found.items()
+        ]
+        raise CalibrationRefused(f"{scenario.name} on {broker}", problems)
+    return points
+
+
 def calibrate(
     scenario: Scenario,
     broker: str,
     runs: int = 3,
     seed: int | None = None,
     progress: Progress | None = None,
+    at: Mapping[str, str] | None = None,
 ) -> Calibration:
-    """Run ``scenario`` ``runs`` times on ``broker`` and compare with the simulator (see the
-    module docstring). Raises :class:`CalibrationRefused` before anything runs when the broker
-    cannot reproduce the scenario."""
+    """Run ``scenario`` (each chosen point of its sweep) ``runs`` times on ``broker`` and
+    compare with the simulator (see the module docstring). Raises
+    :class:`CalibrationRefused` before anything runs when the broker cannot reproduce it."""
     import pandas as pd
 
-    from sim.study.runner import identity, sweep
-
-    check(scenario, broker)
+    points = chosen_points(scenario, broker, at)
     started = time.monotonic()
     base = scenario.seed if seed is None else seed
-    scenario = scenario.with_values({"seed": base}, source="calibration")
     seeds = replication_seeds(base, runs)
-    server_kind = SERVERS[broker]
-    durable = scenario.broker.durability == "durable"
     tell = progress or (lambda _: None)
-    tell("warm-up: measuring latency")
-    with server_kind(durable) as server:
-        measured = warmup(scenario, server)
-    rows = []
-    walls = []
-    ident = identity(scenario.name, {}, scenario)
-    for r, s in enumerate(seeds):
-        tell(f"real run {r + 1}/{runs} on {broker}")
-        with server_kind(durable) as server:
-            run = real_run(scenario, s, server)
-        walls.append(run.wall_time)
-        rows += [
-            {**ident, "group": row["group"], "replication": r, "seed": s, **row}
-            for row in run.rows
-        ]
-    real = pd.DataFrame(rows)
-    predicted_scenario = prediction_scenario(scenario, measured)
-    tell(f"simulating {scenario.replications} replications")
-    predicted = sweep(predicted_scenario, None, jobs=1, executor="serial").runs
-    table = compare(real, predicted, scenario)
+    parts = []
+    for k, (values, point) in enumerate(points):
+        where = ", ".join(f"{c} = {v}" for c, v in values.items())
+        prefix = f"point {k + 1}/{len(points)} ({where}): " if values else ""
+        point = point.with_values({"seed": base}, source="calibration")
+        parts.append(_point(scenario.name, values, point, broker, seeds, tell, prefix))
+    swept = list(points[0][0])
+    real = pd.concat([p.real_runs for p in parts], ignore_index=True)
+    predicted = pd.concat([p.predicted for p in parts], ignore_index=True)
+    table = pd.concat([p.table for p in parts], ignore_index=True)
     return Calibration(
-        scenario,
+        scenario.with_values({"seed": base}, source="calibration"),
         broker,
         seeds,
         real,
         predicted,
         table,
-        measured,
-        predicted_scenario,
+        {p.label: p.measured for p in parts},
         time.monotonic() - started,
-        walls,
+        [w for p in parts for w in p.real_wall],
+        swept,
     )
+
+
+@dataclass
+class _PointResult:
+    label: str
+    real_runs: pd.DataFrame
+    predicted: pd.DataFrame
+    table: pd.DataFrame
+    measured: Measured
+    real_wall: list[float]
+
+
+def _point(
+    name: str,
+    values: dict[str, Any],
+    scenario: Scenario,
+    broker: str,
+    seeds: list[int],
+    tell: Progress,
+    prefix: str,
+) -> _PointResult:
+    import pandas as pd
+
+    from sim.study.runner import identity, label, sweep
+
+    server_kind = SERVERS[broker]
+    durable = scenario.broker.durability == "durable"
+    tell(f"{prefix}warm-up: measuring latency")
+    with server_kind(durable) as server:
+        measured = warmup(scenario, server)
+    rows = []
+    walls = []
+    ident = identity(name, values, scenario)
+    for r, s in enumerate(seeds):
+        tell(f"{prefix}real run {r + 1}/{len(seeds)} on {broker}")
+        with server_kind(durable) as server:
+            run = real_run(scenario, s, server)
+        walls.append(run.wall_time)
+        rows += [
+            {**ident, "group": row["group"], "replication": r, "seed": s, **row} for row in run.rows
+        ]
+    real = pd.DataFrame(rows)
+    tell(f"{prefix}simulating {scenario.replications} replications")
+    predicted = sweep(prediction_scenario(scenario, measured), None, jobs=1, executor="serial")
+    runs = predicted.runs
+    for column, value in reversed(values.items()):
+        runs.insert(3, column, label(value))
+    table = compare(real, runs, scenario)
+    for column, value in reversed(values.items()):
+        table.insert(0, column, label(value))
+    where = ", ".join(f"{c} = {label(v)}" for c, v in values.items())
+    return _PointResult(where, real, runs, table, measured, walls)
 
 
 def compare(real: pd.DataFrame, predicted: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
@@ -316,7 +390,8 @@ def write_calibration(
         "real_run_seeds": result.seeds,
         "real_run_wall_seconds": [round(w, 3) for w in result.real_wall],
         "replications": result.scenario.replications,
-        "measured_latency": result.measured.describe(),
+        "measured_latency": {k: m.describe() for k, m in result.measured.items()},
+        "sweep": result.swept,
         "agreement_standard_errors": AGREEMENT,
         "wall_time_seconds": round(result.wall_time, 3),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
