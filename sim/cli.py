@@ -106,6 +106,9 @@ SetOpt = Annotated[
 ]
 
 
+SeedOpt = Annotated[int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)]
+
+
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
     from sim.scenario.loading import load_scenario
 
@@ -191,9 +194,7 @@ def run_command(
     out: Annotated[
         Path | None, typer.Option(help="Result directory [default: results/<name>]")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)
-    ] = None,
+    seed: SeedOpt = None,
     replications: Annotated[
         str | None,
         typer.Option(
@@ -368,9 +369,7 @@ def calibrate_command(
     out: Annotated[
         Path | None, typer.Option(help="Result directory [default: results/<name>-<broker>]")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)
-    ] = None,
+    seed: SeedOpt = None,
     set_: SetOpt = None,
     at: Annotated[
         list[str] | None,
