@@ -101,7 +101,7 @@ class NatsRun(Harness):
 
     # --- producers ---------------------------------------------------------------------------
 
-    async def _sender(self, nc: Any) -> Any:
+    def _sender(self, nc: Any) -> Send:
         exactly_once = self.semantics.idempotent_publish
 
         async def send(m: int, attempt: int, timeout: float) -> Reply | None:
@@ -190,7 +190,7 @@ class NatsRun(Harness):
         self.admin = await _connect(self.server.url)
         self.producer = await _connect(self.server.url)
         await self.ensure(self.admin.jetstream())
-        return await self._sender(self.producer)
+        return self._sender(self.producer)
 
     def instances(self) -> list[Coroutine[Any, Any, None]]:
         """Every instance of every group."""

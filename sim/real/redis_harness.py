@@ -58,7 +58,7 @@ class RedisRun(Harness):
         """Per group, the furthest entry it ever read: reading one before it again is a
         redelivery (a replay after a rewind)."""
 
-    def _sender(self) -> Any:
+    def _sender(self) -> tuple[Send, Any]:
         client = _client(self.server.url, self.scenario.delivery.ack_timeout)
 
         async def send(m: int, attempt: int, timeout: float) -> Reply | None:

@@ -33,12 +33,14 @@ def calibration_figure(table: pd.DataFrame) -> Figure:
     axes = fig.subplots(rows, COLUMNS, squeeze=False)
     for ax, name in zip(axes.flat, figures, strict=False):
         mine = table[table["figure"] == name]
+        scale = 100.0 if name in DELIVERY_FIGURES and DELIVERY_FIGURES[name].percent else 1.0
         for k, group in enumerate(groups):
             row = mine[mine["group"] == group].iloc[0]
             for side, (x, colour) in enumerate(((k - 0.15, "#333333"), (k + 0.15, "#1f77b4"))):
                 prefix = ("observed", "predicted")[side]
-                mean = float(row[f"{prefix}_mean"])
-                low, high = float(row[f"{prefix}_low"]), float(row[f"{prefix}_high"])
+                mean = float(row[f"{prefix}_mean"]) * scale
+                low = float(row[f"{prefix}_low"]) * scale
+                high = float(row[f"{prefix}_high"]) * scale
                 err = [[mean - low], [high - mean]] if not math.isnan(low) else None
                 label = ("real broker", "simulator")[side] if k == 0 else None
                 ax.errorbar([x], [mean], yerr=err, fmt="o", color=colour, capsize=3, label=label)
