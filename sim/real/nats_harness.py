@@ -16,13 +16,12 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import Coroutine
 from typing import Any
 
-from sim.real.harness import Harness
+from sim.real.harness import Consumer, Harness
 from sim.real.injection import Draws
 from sim.real.producing import Reply, Send
-from sim.real.record import GroupWatch, Watch
+from sim.real.record import Watch
 from sim.real.servers import Server
 
 STREAM = "DSIM"
@@ -60,10 +59,6 @@ class NatsRun(Harness):
         super().__init__(watch, draws, server)
         self.admin: Any = None
         self.producer: Any = None
-        self.sent: list[set[int]] = [set() for _ in self.scenario.consumers]
-        """Per group, the stream sequences the broker has delivered to it: one delivered
-        again is a redelivery. Counted here, not from the broker's delivery count, which a
-        restart after a SIGKILL can reset (see docs/calibration.md)."""
 
     # --- the broker side ---------------------------------------------------------------------
 
@@ -121,69 +116,37 @@ class NatsRun(Harness):
 
     # --- consumers ---------------------------------------------------------------------------
 
-    async def _instance(self, g: int, index: int) -> None:
-        c = self.scenario.consumers[g]
-        group = self.watch.groups[g]
-        draws = self.draws.instance(g, index)
-        deliver = self.draws.link("deliver", c.name)
-        consume_ack = self.draws.link("consume_ack", c.name)
-        windows = self.draws.instance_crashes(c.name, index)
-        watch = self.watch
-        dedup = self.semantics.consumer_dedup
+    async def session(self, c: Consumer) -> None:
+        """One connection of an instance: fetch, process, ack, until it crashes."""
         explicit = not self.semantics.ack_before_process
-        atomic = self.scenario.delivery.atomic_dedup
-        down_until = 0.0
-        while not self.stopping:
-            down_until = self.down(windows, down_until)
-            if watch.now() < down_until:
-                await asyncio.sleep(min(POLL, down_until - watch.now()))
-                continue
-            nc = await _connect(self.server.url)
-            try:
-                sub = await nc.jetstream().pull_subscribe_bind(c.name, STREAM)
-                while not self.stopping:
-                    if self.down(windows, 0.0) > watch.now():
-                        group.crashes += 1
-                        down_until = self.down(windows, 0.0)
-                        break
-                    try:
-                        batch = await sub.fetch(self.scenario.broker.prefetch, timeout=POLL)
-                    except Exception:  # nothing to fetch in time, or the broker is down
-                        continue
-                    crashed = False
-                    for msg in batch:
-                        m = int(msg.data)
-                        meta = msg.metadata
-                        sequence = meta.sequence.stream
-                        watch.stored(m, str(sequence))
-                        if sequence in self.sent[g]:
-                            group.redeliveries += 1
-                        self.sent[g].add(sequence)
-                        if deliver.drops(watch.now()):
-                            continue  # dropped on receipt, never acked
-                        if draws.crashes_before():
-                            crashed = True
-                            break
-                        await asyncio.sleep(draws.service_time())
-                        after = draws.crashes_after()
-                        if not self._apply(group, m, dedup, atomic, after):
-                            group.deduplicated += 1
-                        if after:
-                            crashed = True
-                            break
-                        if explicit and not consume_ack.drops(watch.now()):
-                            with contextlib.suppress(Exception):
-                                await msg.ack()
-                    if crashed:
-                        group.crashes += 1
-                        down_until = watch.now() + draws.restart_time()
-                        break
-            finally:
-                with contextlib.suppress(Exception):
-                    await nc.close()
+        watch = self.watch
+        nc = await _connect(self.server.url)
+        try:
+            sub = await nc.jetstream().pull_subscribe_bind(c.name, STREAM)
+            while not self.stopping:
+                self.check_window(c)
+                try:
+                    batch = await sub.fetch(self.scenario.broker.prefetch, timeout=POLL)
+                except Exception:  # nothing to fetch in time, or the broker is down
+                    continue
+                for msg in batch:
+                    m = int(msg.data)
+                    self.received(c, m, str(msg.metadata.sequence.stream))
+                    if c.deliver.drops(watch.now()):
+                        continue  # dropped on receipt, never acked
+                    await self.process(c, m)
+                    if explicit and not c.consume_ack.drops(watch.now()):
+                        with contextlib.suppress(Exception):
+                            await msg.ack()
+        finally:
+            with contextlib.suppress(Exception):
+                await nc.close()
 
-    def _apply(self, group: GroupWatch, m: int, dedup: bool, atomic: bool, crash: bool) -> bool:
-        return group.store.apply(m, self.watch.now(), dedup, atomic, crash)
+    def connection_lost(self) -> tuple[type[BaseException], ...]:
+        """A client error of nats-py, besides the socket's own."""
+        import nats.errors
+
+        return (*super().connection_lost(), nats.errors.Error)
 
     async def setup(self) -> Send:
         """Connect, create the stream and the consumers; the producers' publish."""
@@ -191,11 +154,6 @@ class NatsRun(Harness):
         self.producer = await _connect(self.server.url)
         await self.ensure(self.admin.jetstream())
         return self._sender(self.producer)
-
-    def instances(self) -> list[Coroutine[Any, Any, None]]:
-        """Every instance of every group."""
-        s = self.scenario
-        return [self._instance(g, i) for g, c in enumerate(s.consumers) for i in range(c.instances)]
 
     async def settled(self) -> bool:
         """Every group's consumer has nothing left to deliver or to be acked."""

@@ -18,6 +18,7 @@ import numpy as np
 
 from sim.engine.faults import FaultWindow
 from sim.engine.figures import RunFacts, figures
+from sim.real.harness import Harness
 from sim.real.injection import Draws
 from sim.real.record import Watch
 from sim.real.servers import Server
@@ -37,12 +38,16 @@ class RealRun:
     """What happened to every message (the figures were computed from it)."""
 
 
-def harness(server: Server, watch: Watch, draws: Draws) -> Any:
+def harness(server: Server, watch: Watch, draws: Draws) -> Harness:
     """The harness of ``server``'s broker for the scenario's pattern."""
     if server.kind == "nats":
         from sim.real.nats_harness import NatsRun
 
         return NatsRun(watch, draws, server)
+    if watch.scenario.delivery.pattern == "pubsub":
+        from sim.real.redis_groups import RedisGroupsRun
+
+        return RedisGroupsRun(watch, draws, server)
     from sim.real.redis_harness import RedisRun
 
     return RedisRun(watch, draws, server)
@@ -68,6 +73,8 @@ class WarmupFailed(RuntimeError):
 
 WARMUP_SECONDS = 1.5
 """Seconds of fault-free workload the warm-up runs."""
+WARMUP_RATE = 100.0
+"""The warm-up's least rate, messages a second: enough samples for a stable fit."""
 COLD = 0.25
 """Seconds at the warm-up's start left out of the fit (connections and caches warming)."""
 
@@ -112,9 +119,9 @@ def fit_lognormal(values: np.ndarray) -> tuple[float, float]:
 
 
 def quiet(scenario: Scenario) -> Scenario:
-    """The warm-up's scenario: the same workload rate and consumers, a semantics whose producer
-    waits for every ack without dedup (so every publish is timed), no faults, no service
-    time, one second."""
+    """The warm-up's scenario: the workload's rate (at least :data:`WARMUP_RATE`), the same
+    consumer groups, a semantics whose producer waits for every ack without dedup (so every
+    publish is timed), no faults, no service time, :data:`WARMUP_SECONDS` long."""
     groups = [
         {"name": c.name, "instances": c.instances, "service_time": {"dist": "constant"}}
         for c in scenario.consumers
@@ -124,7 +131,7 @@ def quiet(scenario: Scenario) -> Scenario:
             "name": f"{scenario.name} (warm-up)",
             "duration": WARMUP_SECONDS,
             "drain": 5.0,
-            "workload": {"rate": scenario.workload.rate, "producers": 1},
+            "workload": {"rate": max(scenario.workload.rate, WARMUP_RATE), "producers": 1},
             "delivery": {
                 "semantics": next(
                     m.name for m in SEMANTICS if m.producer_retries and not m.idempotent_publish

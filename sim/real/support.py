@@ -51,13 +51,13 @@ COMMON = {
 }
 """Keys both harnesses reproduce (``consumers.<key>`` stands for every group's key)."""
 BY_BROKER = {
-    "nats": COMMON | {"delivery.dedup_window", "consumers.instances"},
-    "redis": COMMON - {"delivery.ack_deadline"},
+    ("nats", "pubsub"): COMMON | {"delivery.dedup_window", "consumers.instances"},
+    ("redis", "streaming"): COMMON - {"delivery.ack_deadline"},
+    ("redis", "pubsub"): COMMON | {"consumers.instances"},
 }
-"""Keys each broker's harness reproduces."""
-PATTERN = {"nats": "pubsub", "redis": "streaming"}
-"""The pattern each broker's harness maps (NATS: a durable consumer per subscription;
-Redis: a stream read from each group's committed offset)."""
+"""Keys each broker's harness reproduces, per pattern (NATS pub/sub: a durable consumer per
+subscription; Redis streaming: a stream read from each group's committed offset; Redis
+pub/sub: stream consumer groups)."""
 OWN = {
     "broker.service_time": "the real broker's service time is its own (it is measured with "
     "the latency in the warm-up)",
@@ -82,18 +82,20 @@ def _changed(value: Any, default: Any, path: str) -> list[str]:
 
 def refusals(scenario: Scenario, broker: str) -> list[tuple[str, str]]:
     """(key path, why) of everything in ``scenario`` that ``broker`` cannot reproduce."""
-    allowed = BY_BROKER[broker]
     problems: list[tuple[str, str]] = []
     if scenario.architecture is not None:
         return [("architecture", "dsim calibrate runs one broker, not an architecture")]
-    if scenario.delivery.pattern != PATTERN[broker]:
+    pattern = scenario.delivery.pattern
+    mapped = [p for b, p in BY_BROKER if b == broker]
+    if (broker, pattern) not in BY_BROKER:
         problems.append(
             (
                 "delivery.pattern",
-                f"the {broker} harness maps {PATTERN[broker]} only; got "
-                f"{scenario.delivery.pattern!r}",
+                f"the {broker} harness maps {' and '.join(mapped)} only; got {pattern!r}",
             )
         )
+        pattern = mapped[0]
+    allowed = BY_BROKER[(broker, pattern)]
     if broker == "redis" and SEMANTICS[scenario.delivery.semantics].idempotent_publish:
         problems.append(
             (
