@@ -345,3 +345,15 @@ def test_redis_consumer_groups_have_no_max_ack_pending(calibrated):
     _, result = calibrated
     p99 = result.table.set_index("figure").loc["latency_p99"]
     assert p99["observed_mean"] < 0.2 < p99["predicted_mean"]
+
+
+def test_a_memory_stream_created_again_after_a_kill_is_not_a_redelivery():
+    """NATS numbers a memory stream's messages from 1 again after a restart: the harness
+    must not take the new copies for redeliveries of the old ones."""
+    scenario = load_scenario(FOLDER / "broker-crash.toml").with_values(
+        {"broker.durability": "memory"}
+    )
+    result = calibrate(scenario, "nats", runs=1)
+    row = result.table.set_index("figure")
+    assert row.loc["redeliveries", "observed_mean"] == 0
+    assert row.loc["pending", "observed_mean"] == 0

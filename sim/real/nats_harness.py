@@ -59,6 +59,8 @@ class NatsRun(Harness):
         super().__init__(watch, draws, server)
         self.admin: Any = None
         self.producer: Any = None
+        self.generation = 0
+        """How many times the stream was created anew (a memory stream after a restart)."""
 
     # --- the broker side ---------------------------------------------------------------------
 
@@ -86,8 +88,15 @@ class NatsRun(Harness):
                 ),
             )
 
+    def copy(self, sequence: int) -> str:
+        """The id of the stored copy at stream ``sequence``: a memory stream is created anew
+        after a restart and numbers its messages from 1 again, so the id says which one."""
+        return f"{self.generation}:{sequence}"
+
     async def restarted(self) -> None:
         """A memory stream is gone after a restart: create it and the consumers again."""
+        if self.scenario.broker.durability == "memory":
+            self.generation += 1
         for _ in range(100):
             with contextlib.suppress(Exception):
                 await self.ensure(self.admin.jetstream())
@@ -110,7 +119,7 @@ class NatsRun(Harness):
                 return None
             if "seq" not in ack:
                 return None  # an error reply (the stream is not there yet)
-            return str(ack["seq"]), bool(ack.get("duplicate", False))
+            return self.copy(int(ack["seq"])), bool(ack.get("duplicate", False))
 
         return send
 
@@ -131,7 +140,7 @@ class NatsRun(Harness):
                     continue
                 for msg in batch:
                     m = int(msg.data)
-                    self.received(c, m, str(msg.metadata.sequence.stream))
+                    self.received(c, m, self.copy(msg.metadata.sequence.stream))
                     if c.deliver.drops(watch.now()):
                         continue  # dropped on receipt, never acked
                     await self.process(c, m)
