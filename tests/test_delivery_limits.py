@@ -218,3 +218,38 @@ def test_defaults_leave_every_new_figure_at_zero(pattern: str) -> None:
         assert row[figure] == 0
     assert row["dup_rebalance"] == 0 and row["lost_poison"] == 0
     assert not np.isnan(row["dead_lettered"])
+
+
+@pytest.mark.parametrize(
+    ("commit_loss", "crash_after", "restart", "pause"),
+    [(0.05, 0.2, 0.234375, 0.1), (0.0, 0.05, 0.21875, 0.0)],
+    ids=["commit-retried-after-a-move", "committed-records-kept-on-revoke"],
+)
+def test_at_most_once_rebalancing_inputs_hypothesis_found(
+    commit_loss: float, crash_after: float, restart: float, pause: float
+) -> None:
+    """At-most-once commits before processing: a partition that moves in while a commit is
+    being retried must not break it, and records a revoked instance holds are committed (it
+    keeps them: dropped, they would be lost without a cause)."""
+    run_one(
+        scenario(
+            duration=1.0,
+            drain=0.0,
+            workload={"rate": 18.0},
+            delivery={"semantics": "at-most-once", "ack_timeout": 0.125},
+            broker={"service_time": const(0.00390625), "prefetch": 1},
+            network={"latency": const(0.0), "consume_ack": {"loss": commit_loss}},
+            consumers=[
+                {
+                    "name": "g0",
+                    "instances": 2,
+                    "service_time": const(0.015625),
+                    "crash_after_process": crash_after,
+                    "restart_time": const(restart),
+                    "session_timeout": 0.2,
+                    "rebalance_time": pause,
+                }
+            ],
+        ),
+        seed=0,
+    )

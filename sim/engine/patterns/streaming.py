@@ -363,22 +363,27 @@ class Streaming(Storage):
                 self.trace(Event.RECEIVED, m, g, inst.trace_id, o)
         if self.semantics.ack_before_process:
             s.awaiting = records
-            self._commit_awaiting(s)
+            self._commit_awaiting(s, tuple((p, s.position[p]) for p in s.partitions))
             return
         inst.accept((m, (p, o)) for p, o, m in records)
         self.want_more(inst)
 
-    def _commit_awaiting(self, s: _StreamSession) -> None:
+    def _commit_awaiting(self, s: _StreamSession, offsets: tuple[tuple[int, int], ...]) -> None:
+        """At-most-once: commit the fetched records' ``offsets`` before processing them (sent
+        again, the same offsets, until the broker confirms)."""
         s.commit_no += 1
         epoch = s.instance.epoch
-        offsets = tuple((p, s.position[p]) for p in s.partitions)
         self.commit[s.instance.g].send(self._on_commit, (s, epoch, s.commit_no, offsets))
-        self.clock.schedule(self.ack_timeout, self._on_commit_timeout, (s, epoch, s.commit_no))
+        self.clock.schedule(
+            self.ack_timeout, self._on_commit_timeout, (s, epoch, s.commit_no, offsets)
+        )
 
-    def _on_commit_timeout(self, payload: tuple[_StreamSession, int, int]) -> None:
-        s, epoch, commit_no = payload
+    def _on_commit_timeout(
+        self, payload: tuple[_StreamSession, int, int, tuple[tuple[int, int], ...]]
+    ) -> None:
+        s, epoch, commit_no, offsets = payload
         if epoch == s.instance.epoch and commit_no == s.commit_no and s.awaiting is not None:
-            self._commit_awaiting(s)
+            self._commit_awaiting(s, offsets)
 
     def _on_commit_confirmed(self, payload: tuple[_StreamSession, int, int]) -> None:
         s, epoch, commit_no = payload
@@ -519,6 +524,7 @@ class Streaming(Storage):
         for i, p in enumerate(moving):
             receiver = live[i % len(live)]
             receiver.partitions.append(p)
+            receiver.position[p] = self.committed[g][p]
             self.readers[g][p] = receiver
         self._rebalance(g, moving)
 
@@ -534,7 +540,8 @@ class Streaming(Storage):
                     # a synchronous commit: the rebalance waits for it (Kafka commits on revoke)
                     offsets = ((p, owner.done.pop(p)),)
                     self._on_commit((owner, owner.instance.epoch, 0, offsets))
-                self._forget_partition(owner, p)
+                if not self.semantics.ack_before_process:  # else they are committed: kept
+                    self._forget_partition(owner, p)
                 owner.position.pop(p, None)
         s.partitions = s.home + [p for p in s.partitions if p not in s.home]
         for p in s.home:
