@@ -85,6 +85,8 @@ class Streaming(Storage):
         ]
         """Per group and partition, the offsets the delivery limit ended (the group's copy of
         them is gone: commits and wipes pass over them)."""
+        self._periodic = [bool(c.commit_interval) for c in self.groups]
+        """Per group, whether it commits periodically (``commit_interval``), not per record."""
         self._paused = [0] * len(self.groups)
         """Rebalances of the group under way: while there is one, its instances do not fetch."""
         self._moved_upto = [[0] * self.partitions for _ in self.groups]
@@ -294,13 +296,15 @@ class Streaming(Storage):
             if offset > committed[p]:
                 log = self.logs[p]
                 msgs = log.msgs
-                skipped, reads = self._skipped[g][p], self._reads[g]
-                for o in range(max(committed[p], log.base), offset):
+                skipped, start = self._skipped[g][p], max(committed[p], log.base)
+                for o in range(start, offset):
                     m = msgs[o]
                     if m >= 0 and not (skipped and o in skipped):
                         self.ledger.died(g, m, Cause.NONE)
                         self._consumed(log, o)
-                    if reads:
+                reads = self._reads[g]
+                if reads:  # committed: their reads no longer matter
+                    for o in range(start, offset):
                         reads.pop((p, o), None)
                 committed[p] = offset
         if self.semantics.ack_before_process:
@@ -397,7 +401,7 @@ class Streaming(Storage):
     def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
             p, o = token
-            if self.groups[instance.g].commit_interval:
+            if self._periodic[instance.g]:
                 instance.session.done[p] = o + 1  # committed with the next periodic commit
             else:
                 self._send_commit(instance, ((p, o + 1),))
