@@ -102,6 +102,34 @@ def test_consume_ack_loss_dead_letters_r_to_the_k_after_applying_them() -> None:
     within(row["dead_lettered_after_apply"] / n, p, math.sqrt(p * (1 - p) / n))
 
 
+def test_exactly_once_with_a_dead_letter_queue_never_applies_an_effect_twice(pattern: str) -> None:
+    """Redeliveries up to the limit (lost acks, crashes after processing, poison) meet the
+    processed-id store: every effect once, and what the limit ends is dead-lettered."""
+    row = run_one(
+        limited(
+            workload={"rate": 20.0, "poison": 0.05},
+            delivery={
+                "semantics": "exactly-once",
+                "pattern": pattern,
+                "max_deliveries": 2,
+                "dead_letter": True,
+            },
+            network={"consume_ack": {"loss": 0.3}, "publish_ack": {"loss": 0.1}},
+            consumers=[
+                {
+                    "name": "c",
+                    "service_time": const(0.001),
+                    "crash_after_process": 0.05,
+                    "restart_time": const(0.05),
+                    "commit_interval": 0.5,
+                }
+            ],
+        )
+    )
+    assert row["duplicates"] == 0 and row["consumer_deduplicated"] > 0
+    assert row["dead_lettered"] > 0 and row["lost"] == 0 and row["pending"] == 0
+
+
 def test_periodic_commits_replay_half_an_interval_of_records_per_crash() -> None:
     """Constant arrivals at l per second on one partition, commits every T, crashes at random
     times (mean time between them much longer than T): a crash replays l * U * T records,
