@@ -453,6 +453,79 @@ plots.sweep_curve(chain.summary, "variant", "dup_rate", ax,
 * **new id per retry**: the publish side falls back to at-least-once.
 * **at-least-once** has both kinds of duplicates.""",
     ),
+    (
+        "md",
+        """\
+## Poison messages: a delivery limit and a dead-letter queue
+
+"Deliver the order or send an email explaining why it wasn't successful." An order whose
+processing fails every time (a *poison message*) is retried for ever unless a delivery limit
+ends it. `scenarios/poison-orders.toml` makes one order in a thousand poison, in both patterns,
+with no limit, with a limit of 5 deliveries that drops the order, and with the same limit and
+a dead-letter queue.""",
+    ),
+    (
+        "code",
+        """\
+poison = sim.load_scenario("../scenarios/poison-orders.toml")
+poisoned = sim.run(poison, jobs=2)
+table(poisoned, ["dead_lettered", "lost", "pending", "latency_p99"])""",
+    ),
+    (
+        "md",
+        """\
+Without a limit, streaming stops at the poison record: the consumer cannot commit past it,
+so every later order of its partition is still `pending` at the end (head-of-line blocking).
+Pub/sub pushes the poison copy again and again, and only the poison orders stay pending (the
+p99 latency pays for the consumer time they take). A limit of 5 ends it in both patterns:
+dropped, the order is lost (`lost_delivery_limit`) and nobody is told; with a dead-letter
+queue it is `dead_lettered`, where the email can be sent from. A traced run tells one:""",
+    ),
+    (
+        "code",
+        """\
+one = poison.with_values({"sweep": {}, "delivery.pattern": "streaming",
+                          "delivery.max_deliveries": 5, "delivery.dead_letter": True})
+traced = sim.simulate(one, 1, trace=True)
+moved = traced.trace[traced.trace["event"] == "dead_lettered"]["message"]
+print(sim.explain.story(traced.trace, int(moved.iloc[0])))""",
+    ),
+    (
+        "md",
+        """\
+## A Kafka consumer group: auto-commit and rebalances
+
+Most duplicates of a real Kafka consumer group come from two things: offsets committed every
+few seconds (`enable.auto.commit`, every 5 s) and partitions moving between instances. In
+`scenarios/kafka-group.toml` one of three instances is down for two minutes; after the
+session timeout (45 s) its partition moves to the others, which read it again from the last
+commit, and back when it returns. Each move pauses the group (3 s here).""",
+    ),
+    (
+        "code",
+        """\
+kafka = sim.load_scenario("../scenarios/kafka-group.toml")
+group = sim.run(kafka, jobs=2)
+table(group, ["dup_rate", "dup_rebalance", "latency_p99", "latency_p999"])""",
+    ),
+    (
+        "code",
+        """\
+first = group.faults[group.faults["replication"] == 0]
+print(first[["commits", "target", "kind", "start", "end"]].to_string(index=False))
+fig, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+plots.sweep_curve(group.summary, "commits", "dup_rebalance", ax,
+                  title="Orders applied again after a rebalance, per run")""",
+    ),
+    (
+        "md",
+        """\
+With a commit after each record the move replays nothing; with auto-commit the new reader
+applies again what the lost instance had processed since its last commit, about
+`l * T / 2` records (here 33 orders/s on the partition and `T` = 5 s). The orders of the lost
+instance's partition wait for the session timeout and the pause (the p99.9 latency), not for
+the two minutes of the outage.""",
+    ),
 ]
 
 

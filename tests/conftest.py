@@ -53,7 +53,8 @@ def run_one(s: Scenario, seed: int = 1, group: int = 0) -> dict[str, Any]:
 
 
 def check_invariants(row: dict[str, Any]) -> None:
-    assert row["eligible"] == row["delivered"] + row["lost"] + row["pending"], row
+    outcomes = row["delivered"] + row["lost"] + row["pending"] + row["dead_lettered"]
+    assert row["eligible"] == outcomes, row
     causes = sum(v for k, v in row.items() if k.startswith("lost_"))
     assert causes == row["lost"], row
     for k, v in row.items():
@@ -61,6 +62,12 @@ def check_invariants(row: dict[str, Any]) -> None:
             assert not math.isnan(v), (k, row)
         if isinstance(v, int | float) and not (isinstance(v, float) and math.isnan(v)):
             assert v >= 0, (k, row)
+
+
+def tables(settings: Any) -> list[Any]:
+    """A scenario section as a list of tables: ``[[consumers]]`` is one already, others are one
+    table (a preset's ``consumers`` values fill every group)."""
+    return settings if isinstance(settings, list) else [settings]
 
 
 def within(observed: float, expected: float, se: float, k: float = 4.0) -> None:

@@ -269,3 +269,48 @@ def test_a_slice_diagram_marks_every_component_crash_in_it() -> None:
     inside = crashes[(crashes["time"] >= start) & (crashes["time"] <= end)]
     assert marks(ax, "X") == len(inside) >= 1
     plt.close(fig)
+
+
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
+def test_a_poison_message_is_dead_lettered_after_its_deliveries(pattern: str) -> None:
+    result = traced(
+        workload={"arrival": "constant", "rate": 1.0, "poison": 1.0},
+        delivery={"pattern": pattern, "max_deliveries": 3, "dead_letter": True},
+    )
+    text = story(result.trace, 0)
+    assert text.count("a poison message: billing") == 3
+    assert "dead-lettered after 3 deliveries to billing" in text
+    assert text.endswith("Outcome: billing: dead-lettered after 3 deliveries, never applied.")
+    assert result.rows[0]["dead_lettered"] == 1
+
+
+def test_a_poison_message_without_a_dead_letter_queue_is_dropped_at_the_limit() -> None:
+    result = traced(
+        workload={"arrival": "constant", "rate": 1.0, "poison": 1.0},
+        delivery={"pattern": "pubsub", "max_deliveries": 2},
+    )
+    text = story(result.trace, 0)
+    assert "after 2 deliveries to billing (the delivery limit; no dead-letter queue)" in text
+    assert text.endswith(f"billing: lost, because {LOSS_CAUSES.describe('delivery_limit')}.")
+
+
+@pytest.mark.parametrize("pattern", ALL_PATTERNS)
+def test_the_trace_reproduces_the_tallies_with_limits_and_poison(pattern: str) -> None:
+    result = sim.simulate(
+        scenario(
+            **merge(
+                BUSY,
+                {
+                    "workload": {"poison": 0.05},
+                    "delivery": {"pattern": pattern, "max_deliveries": 2, "dead_letter": True},
+                },
+            )
+        ),
+        3,
+        trace=True,
+    )
+    trace = result.trace
+    for row in result.rows:
+        outcome = trace[(trace["group"] == row["group"]) & (trace["event"] == "outcome")]
+        assert (outcome["detail"] == 3).sum() == row["dead_lettered"] > 0
+        assert (outcome["detail"] == 2).sum() == row["lost"]

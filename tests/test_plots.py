@@ -227,3 +227,29 @@ def test_charts_of_another_group_and_a_study_without_faults(tmp_path: Path) -> N
     assert (out / "charts" / "sweep_network_publish_ack_loss.png").exists()
     wrong = dsim("plot", out, "--group", "third")
     assert wrong.exit_code == 2 and "groups: first, second" in wrong.stderr
+
+
+def test_dead_letters_get_a_panel_and_rebalances_are_shaded(tmp_path: Path) -> None:
+    path = tmp_path / "dlq.toml"
+    path.write_text(
+        'name = "dlq"\nduration = 4.0\ndrain = 2.0\n'
+        "[workload]\nrate = 50.0\npoison = 0.05\n"
+        "[delivery]\nmax_deliveries = 2\n"
+        '[[consumers]]\nname = "c"\ninstances = 2\nsession_timeout = 0.5\n'
+        "commit_interval = 0.2\nrebalance_time = 0.1\n"
+        '[[faults]]\ntarget = "consumer:c:1"\nat = 1.0\nduration = 2.0\n'
+        '[sweep]\n"delivery.dead_letter" = [false, true]\n'
+    )
+    out = tmp_path / "out"
+    ran = dsim("run", path, "--out", out, "--replications", "2", "--jobs", "1", "--quiet")
+    assert ran.exit_code == 0, ran.output
+    t = tables(out)
+    view, planned = plots.plan(t)
+    drawn = {p.stem: p.figure(t, view) for p in planned}
+    titles = [ax.get_title() for ax in drawn["loss_and_duplicates"].axes]
+    assert "How many end in the dead-letter queue?" in titles
+    sweep = [ax for ax in drawn["sweep_delivery_dead_letter"].axes if ax.get_visible()]
+    assert len(sweep) == 5 and "dead-lettered" in " ".join(ax.get_ylabel() for ax in sweep)
+    assert len(drawn["causes"].axes) == 3
+    shading = [text.get_text() for ax in drawn["timeline_streaming"].axes for text in ax.texts]
+    assert "consumer:c rebalance" in shading

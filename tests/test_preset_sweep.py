@@ -20,6 +20,7 @@ from sim.cli import app
 from sim.registry.presets import PRESETS
 from sim.scenario import Scenario, load_scenario, validate
 from sim.scenario.points import points_of
+from tests.conftest import tables
 
 BARE = 'name = "p"\nduration = 1.0\ndrain = 1.0\n[workload]\nrate = 5.0\n'
 OPTIONS = ["--replications", "1", "--jobs", "1", "--quiet", "--no-charts"]
@@ -37,12 +38,11 @@ def expected(name: str) -> Scenario:
 def assert_runs_with_the_preset(point: Scenario, name: str) -> None:
     want = expected(name)
     for section, values in PRESETS[name].values.items():
-        for key in values:
-            assert getattr(getattr(point, section), key) == getattr(getattr(want, section), key), (
-                name,
-                section,
-                key,
-            )
+        for mine, theirs in zip(
+            tables(getattr(point, section)), tables(getattr(want, section)), strict=False
+        ):
+            for key in values:
+                assert getattr(mine, key) == getattr(theirs, key), (name, section, key)
 
 
 def patterns_by_preset(out: Path) -> dict[str, set[str]]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import tomllib
 
 import pytest
 
 import sim
 from sim.registry.presets import PRESETS
 from sim.scenario.points import points_of
-from tests.conftest import run_one, scenario, within
+from tests.conftest import run_one, scenario, tables, within
 
 
 @pytest.mark.parametrize("name", PRESETS.names)
@@ -19,10 +20,11 @@ def test_every_preset_fills_its_values_and_documents_them(name: str) -> None:
     s = scenario(delivery={"preset": name})
     for section, values in PRESETS[name].values.items():
         settings = getattr(s, section)
-        for key, value in values.items():
-            actual = getattr(settings, key)
-            expected = value if not isinstance(value, dict) else type(actual)(**value)
-            assert actual == expected, (name, section, key)
+        for table in tables(settings):
+            for key, value in values.items():
+                actual = getattr(table, key)
+                expected = value if not isinstance(value, dict) else type(actual)(**value)
+                assert actual == expected, (name, section, key)
     assert PRESETS[name].source and PRESETS[name].note and PRESETS[name].description
 
 
@@ -43,6 +45,42 @@ def test_documented_values_a_reader_can_check() -> None:
     rabbit = scenario(delivery={"preset": "rabbitmq"})
     assert (rabbit.delivery.redelivery_after, rabbit.delivery.dedup_window) == (1800.0, 0.0)
     assert rabbit.delivery.ack_timeout == 0.2  # the publisher-confirm wait stays the model's
+
+
+def test_delivery_limits_and_consumer_groups_from_the_brokers_documentation() -> None:
+    kafka = scenario(delivery={"preset": "kafka"})
+    assert [(c.commit_interval, c.session_timeout) for c in kafka.consumers] == [(5.0, 45.0)]
+    assert kafka.delivery.max_deliveries == 0 and not kafka.delivery.dead_letter
+    rabbit = scenario(delivery={"preset": "rabbitmq"}).delivery
+    assert (rabbit.max_deliveries, rabbit.dead_letter) == (20, False)  # dropped, no DLX
+    for name in ("sqs-fifo", "gcp-pubsub", "nats-jetstream"):  # no dead-letter queue by default
+        delivery = scenario(delivery={"preset": name}).delivery
+        assert (delivery.max_deliveries, delivery.dead_letter) == (0, False), name
+    assert "maxReceiveCount" in PRESETS["sqs-fifo"].note
+    assert "max_delivery_attempts" in PRESETS["gcp-pubsub"].note
+
+
+def test_a_preset_fills_every_consumer_group_under_what_the_group_sets() -> None:
+    s = scenario(
+        delivery={"preset": "kafka"},
+        consumers=[{"name": "a"}, {"name": "b", "commit_interval": 0.0}],
+    )
+    assert [(c.name, c.commit_interval, c.session_timeout) for c in s.consumers] == [
+        ("a", 5.0, 45.0),
+        ("b", 0.0, 45.0),
+    ]
+
+
+def test_a_swept_preset_fills_each_point_s_consumer_groups() -> None:
+    s = scenario(
+        consumers=[{"name": "a", "instances": 2}],
+        sweep={"delivery.preset": ["kafka", "rabbitmq"]},
+    )
+    resolved = sim.validate(tomllib.loads(s.to_toml()))  # what results keep reproduces it
+    for study in (s, resolved):
+        groups = {p.delivery.preset: p.consumers[0] for _, p in points_of(study)[1]}
+        assert (groups["kafka"].commit_interval, groups["kafka"].instances) == (5.0, 2)
+        assert groups["rabbitmq"].commit_interval == 0.0
 
 
 def test_what_the_scenario_sets_wins_over_the_preset() -> None:

@@ -230,3 +230,43 @@ def test_a_processed_id_store_with_atomic_dedup_never_duplicates(raw, semantics,
     raw["delivery"].update(semantics=semantics, atomic_dedup=True, dedup_window=math.inf)
     for row in rows(raw, seed):
         assert row["duplicates"] == 0
+
+
+@st.composite
+def limited_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """A random scenario with delivery limits, dead-letter queues, poison messages, periodic
+    commits and rebalancing drawn too (issue 15)."""
+    raw = draw(scenarios())
+    raw["workload"]["poison"] = draw(st.sampled_from([0.0, 0.05, 0.3]))
+    raw["delivery"]["max_deliveries"] = draw(st.sampled_from([0, 1, 3]))
+    raw["delivery"]["dead_letter"] = draw(st.booleans())
+    for g in raw["consumers"]:
+        g["commit_interval"] = draw(st.sampled_from([0.0, 0.0, 0.1, 0.5]))
+        g["session_timeout"] = draw(st.sampled_from([math.inf, 0.2, 1.0]))
+        g["rebalance_time"] = draw(st.sampled_from([0.0, 0.1]))
+    return raw
+
+
+@SETTINGS
+@given(limited_scenarios(), st.integers(0, 2**32))
+def test_every_message_is_delivered_lost_pending_or_dead_lettered(raw, seed):
+    for row in rows(raw, seed):
+        assert row["dead_lettered_after_apply"] <= row["delivered"]
+        if not raw["delivery"]["dead_letter"]:
+            assert row["dead_lettered"] == 0
+
+
+@SETTINGS
+@given(limited_scenarios(), st.sampled_from(DEDUPLICATING), st.integers(0, 2**32))
+def test_a_processed_id_store_never_duplicates_with_limits_and_dead_letters(raw, semantics, seed):
+    raw["delivery"].update(semantics=semantics, atomic_dedup=True, dedup_window=math.inf)
+    for row in rows(raw, seed):
+        assert row["duplicates"] == 0
+
+
+@SETTINGS
+@given(limited_scenarios().map(_never_forgets), st.sampled_from(RESENDING), st.integers(0, 2**32))
+def test_without_a_delivery_limit_resending_never_loses_even_poison(raw, semantics, seed):
+    raw["delivery"].update(semantics=semantics, max_deliveries=0)
+    for row in rows(raw, seed):
+        assert row["lost"] == 0 and row["dead_lettered"] == 0

@@ -415,11 +415,12 @@ def test_what_cannot_be_shown_is_said(study: Path, tmp_path: Path) -> None:
 
 
 def with_dead_letters(summary_csv: Path) -> None:
-    """Add a ``dead_lettered`` figure (delivery limits and dead-letter queues, issue 15) to
+    """Set the ``dead_lettered`` figure (delivery limits and dead-letter queues, issue 15) of
     every row of a summary: 12 messages (10 to 14) per replication."""
     import pandas as pd
 
     summary = pd.read_csv(summary_csv)
+    summary = summary[summary["figure"] != "dead_lettered"]
     extra = summary[summary["figure"] == "lost"].assign(
         figure="dead_lettered", mean=12.0, sd=1.0, ci_low=10.0, ci_high=14.0
     )

@@ -55,6 +55,8 @@ class ConsumerInstance(Crashable):
         self._p_after = settings.crash_after_process
         self._p_fail = settings.process_failure
         self._dedup_time = settings.dedup_time if semantics.consumer_dedup else 0.0
+        self._poisoned = ledger.poisoned
+        """Messages whose processing always fails (empty unless ``workload.poison``)."""
         self.pattern: Pattern
         self.session: Any = None
         """This instance's session with the broker, owned by the pattern."""
@@ -90,6 +92,9 @@ class ConsumerInstance(Crashable):
         if epoch != self.epoch:
             return
         m, token = self.current  # type: ignore[misc]
+        if self._poisoned and m in self._poisoned:
+            self._give_back(m, token)
+            return
         if self._p_fail and self._crash_draw() < self._p_fail:
             # an error, not a crash: the handler tries again
             if self.trace:
@@ -119,6 +124,21 @@ class ConsumerInstance(Crashable):
         self.current = None
         ledger.died(g, m, Cause.NONE)
         self.pattern.processed(self, m, token)
+        self._start_next()
+        self.pattern.want_more(self)
+
+    def _give_back(self, m: int, token: object) -> None:
+        """A poison message: processing failed with an error, nothing was applied. The copy
+        goes back to the broker unacked; under at-most-once it was acked on receipt, so the
+        message is lost."""
+        if self.trace:
+            self.trace(Event.NACKED, m, self.g, self.trace_id)
+        self.current = None
+        if self.semantics.ack_before_process:
+            self.ledger.died(self.g, m, Cause.POISON)
+        else:
+            self.ledger.died(self.g, m, Cause.NONE)
+            self.pattern.give_back(self, m, token)
         self._start_next()
         self.pattern.want_more(self)
 

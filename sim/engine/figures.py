@@ -46,6 +46,9 @@ FIGURES = [
 ]
 """Every per-group figure of a run, in ``runs.csv`` column order (SPEC section 2 and extras)."""
 
+DEAD_LETTERED, DEAD_LETTERED_AFTER_APPLY = 1, 2
+"""How a message's copy reached its group's dead-letter queue (``GroupFacts.dead_letter``)."""
+
 
 @dataclass
 class GroupFacts:
@@ -67,18 +70,36 @@ class GroupFacts:
     """Duplicates per :class:`~sim.registry.causes.DupCause` (indexed by its value)."""
     counts: Mapping[str, float] = field(default_factory=dict)
     """The :data:`GROUP_COUNTS` (a missing one is undefined: NaN)."""
+    dead_letter: np.ndarray | None = None
+    """Whether a copy of the message ended in the group's dead-letter queue: 0 never,
+    :data:`DEAD_LETTERED` before its effect was applied, :data:`DEAD_LETTERED_AFTER_APPLY`
+    after; None when nothing was dead-lettered."""
 
     @cached_property
     def delivered(self) -> np.ndarray:
         return self.eligible & (self.effects > 0)
 
     @cached_property
+    def dead_lettered(self) -> np.ndarray:
+        """Eligible, never applied, and in the dead-letter queue: neither lost nor pending."""
+        if self.dead_letter is None:
+            return np.zeros(len(self.eligible), dtype=bool)
+        return self.eligible & ~self.delivered & (self.dead_letter > 0)
+
+    @cached_property
+    def dead_lettered_after_apply(self) -> np.ndarray:
+        """Dead-lettered once its effect existed: delivered, and counted so."""
+        if self.dead_letter is None:
+            return np.zeros(len(self.eligible), dtype=bool)
+        return self.eligible & (self.dead_letter == DEAD_LETTERED_AFTER_APPLY)
+
+    @cached_property
     def pending(self) -> np.ndarray:
-        return self.eligible & ~self.delivered & self.alive
+        return self.eligible & ~self.delivered & ~self.dead_lettered & self.alive
 
     @cached_property
     def lost(self) -> np.ndarray:
-        return self.eligible & ~self.delivered & ~self.alive
+        return self.eligible & ~self.delivered & ~self.dead_lettered & ~self.alive
 
 
 @dataclass
@@ -138,6 +159,7 @@ def figures(run: RunFacts) -> list[dict[str, Any]]:
     for group in run.groups:
         eligible = int(group.eligible.sum())
         lost = int(group.lost.sum())
+        dead_lettered = int(group.dead_lettered.sum())
         duplicates = int(np.maximum(group.effects[group.eligible] - 1, 0).sum())
         row = {
             **shared,
@@ -145,6 +167,9 @@ def figures(run: RunFacts) -> list[dict[str, Any]]:
             "delivered": int(group.delivered.sum()),
             "pending": int(group.pending.sum()),
             "lost": lost,
+            "dead_lettered": dead_lettered,
+            "dead_letter_rate": dead_lettered / eligible if eligible else 0.0,
+            "dead_lettered_after_apply": int(group.dead_lettered_after_apply.sum()),
             "duplicates": duplicates,
             "loss_rate": lost / eligible if eligible else 0.0,
             "dup_rate": duplicates / eligible if eligible else 0.0,
@@ -172,11 +197,15 @@ def _dup_causes(group: GroupFacts) -> dict[str, float]:
 
 def check(rows: list[dict[str, Any]]) -> None:
     """The invariants of SPEC section 2, for a run whose every loss and duplicate has a cause:
-    ``eligible = delivered + lost + pending`` and the causes add up. Raises AssertionError."""
+    ``eligible = delivered + lost + pending + dead_lettered`` and the causes add up. Raises
+    AssertionError."""
     for row in rows:
         name = row["group"]
-        if row["eligible"] != row["delivered"] + row["lost"] + row["pending"]:
-            raise AssertionError(f"eligible != delivered + lost + pending in group {name!r}")
+        outcomes = row["delivered"] + row["lost"] + row["pending"] + row["dead_lettered"]
+        if row["eligible"] != outcomes:
+            raise AssertionError(
+                f"eligible != delivered + lost + pending + dead_lettered in group {name!r}"
+            )
         if sum(row[c.column] for c in LOSS_CAUSES) != row["lost"]:
             raise AssertionError(f"losses without a cause in group {name!r}")
         if sum(row[c.column] for c in DUP_CAUSES) != row["duplicates"]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.engine.figures import GroupFacts
+from sim.engine.figures import DEAD_LETTERED, DEAD_LETTERED_AFTER_APPLY, GroupFacts
 from sim.registry.causes import Cause, DupCause
 
 RESENT, RESTARTED = 1, 2
@@ -85,6 +85,11 @@ class Ledger:
         """Times of the effect applications beyond a message's first (for timelines)."""
         self.max_seq = [[-1] * producers for _ in groups]
         self.reordered = [0] * len(rules)
+        self.dead_letter: list[dict[int, int]] = [{} for _ in groups]
+        """Per group, the messages a delivery limit moved to its dead-letter queue (and whether
+        their effect existed then); empty unless ``delivery.dead_letter`` is on."""
+        self.poisoned: set[int] = set()
+        """Messages whose processing always fails (``workload.poison``)."""
 
     def __len__(self) -> int:
         return len(self.created)
@@ -176,6 +181,14 @@ class Ledger:
         if cause:
             self.cause[g][m] = cause
 
+    def dead_lettered(self, g: int, m: int) -> None:
+        """The broker moved group ``g``'s stored copy of ``m`` to the group's dead-letter
+        queue: the copy ends there, and the message is not lost."""
+        self.copies[g][m] -= 1
+        state = DEAD_LETTERED_AFTER_APPLY if self.effects[g][m] else DEAD_LETTERED
+        queue = self.dead_letter[g]
+        queue[m] = max(queue.get(m, 0), state)
+
     def never_born(self, g: int, m: int, cause: Cause) -> None:
         """A copy for group ``g`` lost on its way out (the copies it came from live on)."""
         if cause:
@@ -258,5 +271,10 @@ class Ledger:
             alive=(pre > 0) | (copies > 0),
             dup_causes=self.dup_causes[g],
         )
+        if self.dead_letter[g]:
+            dead_letter = np.zeros(n, dtype=np.int8)
+            queue = self.dead_letter[g]
+            dead_letter[list(queue)] = list(queue.values())
+            facts.dead_letter = dead_letter
         facts.cause = np.where(facts.lost, cause, 0)
         return facts

@@ -79,6 +79,7 @@ class Producer(Crashable):
         link: Link,
         interarrival: Sampler,
         jitter: Sampler,
+        poison: Sampler | None = None,
     ):
         self.trace: Recorder | None = None  # an instance attribute: read fastest
         self.trace_id = 0
@@ -90,6 +91,9 @@ class Producer(Crashable):
         self.link = link
         self.broker: BrokerSide
         self._jitter = jitter
+        self._poison = poison
+        """Draws whether a message is poison (None: ``workload.poison`` is 0)."""
+        self._poison_share = workload.poison
         self._arrivals = arrival_times(
             workload, duration, interarrival, phase=index / workload.producers
         )
@@ -139,6 +143,8 @@ class Producer(Crashable):
             self.refused += 1
             return None
         m = self.ledger.new_message(self.index, self.seq, now)
+        if self._poison is not None and self._poison() < self._poison_share:
+            self.ledger.poisoned.add(m)
         if self.trace:
             self.trace(Event.CREATED, m, -1, self.trace_id, self.seq)
         self.seq += 1

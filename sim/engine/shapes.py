@@ -106,6 +106,8 @@ class Pattern(Protocol):
     """The broker whose storage this is (set by the simulation once both exist)."""
     trace: Recorder | None
     trace_id: int
+    rebalances: list[tuple[int, float, float]]
+    """(group, start, end) of every reassignment of partitions (streaming), in order."""
 
     # --- set-up, by the simulation ---------------------------------------------------------
 
@@ -154,6 +156,12 @@ class Pattern(Protocol):
     def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
         """The instance applied (or skipped) message ``m``'s copy ``token``: ack or commit it
         as the semantics says (unless it acked on receipt)."""
+        ...
+
+    def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:
+        """The instance could not process message ``m``'s copy ``token`` (a poison message)
+        and gives it back unacked: pub/sub negative-acks it (redelivered at once), streaming
+        reads the record again (it cannot commit past it)."""
         ...
 
     def want_more(self, instance: ConsumerSide) -> None:

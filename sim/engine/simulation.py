@@ -36,7 +36,7 @@ from sim.engine.patterns import make_pattern
 from sim.engine.producer import Producer
 from sim.engine.streams import exponential_unit, generator, sampler, uniform
 from sim.engine.timeline import Timeline, quantile_function
-from sim.engine.trace import DELIVERED, LOST, PENDING, Event, Tracer
+from sim.engine.trace import DEAD_LETTERED, DELIVERED, LOST, PENDING, Event, Tracer
 from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
 from sim.scenario.limits import event_budget
@@ -97,6 +97,9 @@ class Simulation:
                 self.publish,
                 interarrival=exponential_unit(self._rng(f"producer:{i}:arrivals")),
                 jitter=uniform(self._rng(f"producer:{i}:backoff")),
+                poison=uniform(self._rng(f"producer:{i}:poison"))
+                if scenario.workload.poison
+                else None,
             )
             for i in range(scenario.workload.producers)
         ]
@@ -285,16 +288,32 @@ class Simulation:
             }
             for g in groups
         }
-        return RunResult(rows, list(self.faults.windows), run, latencies)
+        return RunResult(rows, self.faults.windows + self._rebalances(), run, latencies)
+
+    def _rebalances(self) -> list[FaultWindow]:
+        """Every reassignment of a group's partitions, as a fault window on the group."""
+        names = [c.name for c in self.scenario.consumers]
+        return [
+            FaultWindow(
+                f"consumer:{names[g]}", "rebalance", start, min(end, self.horizon), "rebalance"
+            )
+            for g, start, end in self.pattern.rebalances
+        ]
 
     def _trace_outcomes(self, result: RunResult) -> None:
-        """One OUTCOME event per eligible message and group: delivered, pending or lost."""
+        """One OUTCOME event per eligible message and group: delivered, pending, lost or
+        dead-lettered."""
         tracer = self.tracer
         assert tracer is not None
         for g, out in enumerate(result.facts.groups):
             assert out.cause is not None
             for m in np.flatnonzero(out.eligible):
-                verdict = DELIVERED if out.delivered[m] else (PENDING if out.pending[m] else LOST)
+                if out.delivered[m]:
+                    verdict = DELIVERED
+                elif out.dead_lettered[m]:
+                    verdict = DEAD_LETTERED
+                else:
+                    verdict = PENDING if out.pending[m] else LOST
                 tracer.record(Event.OUTCOME, int(m), g, self._end_id, verdict, int(out.cause[m]))
 
 

@@ -46,9 +46,12 @@ class Event(IntEnum):
     ACK_SENT = 19  # a consumer acked or committed (detail: offset for a commit)
     CRASH = 20  # a component crashed (message -1) or a copy died with it
     FAILED = 21  # applying the effect failed with an error (retried)
-    OUTCOME = 22  # the end of the run: detail 0 delivered, 1 pending, 2 lost (cause: Cause)
+    OUTCOME = 22  # the end of the run: detail 0 delivered, 1 pending, 2 lost, 3 dead-lettered
     ACK_RECEIVED = 23  # the broker got a consumer's ack or commit
     DELETED = 24  # pub/sub: every subscription acked the stored copy, the broker deleted it
+    DEAD_LETTERED = 25  # a delivery limit moved it to the dead-letter queue (detail: deliveries)
+    DISCARDED = 26  # a delivery limit dropped it, no dead-letter queue (detail: deliveries)
+    NACKED = 27  # a poison message: processing failed, the copy was given back unacked
 
 
 class Wire(IntEnum):
@@ -60,7 +63,8 @@ class Wire(IntEnum):
     CONSUME_ACK = 4
 
 
-DELIVERED, PENDING, LOST = 0, 1, 2
+DELIVERED, PENDING, LOST, DEAD_LETTERED = 0, 1, 2, 3
+"""The outcomes an OUTCOME event's detail names."""
 
 
 class Tracer:
@@ -145,7 +149,7 @@ def describe_cause(event: int, cause: int) -> str:
         return Wire(cause).name.lower()
     if event in (Event.STORED, Event.DELIVERED, Event.APPLIED, Event.REDELIVERY):
         return DupCause(cause).name.lower()
-    if event in (Event.DROPPED, Event.OUTCOME, Event.CRASH):
+    if event in (Event.DROPPED, Event.OUTCOME, Event.CRASH, Event.DISCARDED):
         return Cause(cause).name.lower()
     if event == Event.REJECTED:
         return Answer(cause).name.lower().replace("_", " ")

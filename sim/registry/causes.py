@@ -26,6 +26,8 @@ class Cause(IntEnum):
     RETENTION = 6
     DELIVER_LOST = 7
     CONSUMER_CRASH = 8
+    DELIVERY_LIMIT = 9
+    POISON = 10
 
     @property
     def column(self) -> str:
@@ -52,6 +54,7 @@ class DupCause(IntEnum):
     ACK_DEADLINE = 9
     CONSUMER_CRASH = 10
     NON_ATOMIC_DEDUP = 11
+    REBALANCE = 12
 
     @property
     def column(self) -> str:
@@ -120,6 +123,18 @@ LOSS_CAUSES = CauseRegistry(
         _loss(Cause.RETENTION, "retention deleted it before it was read", "#9467bd"),
         _loss(Cause.DELIVER_LOST, "its delivery was lost on the network", "#ff7f0e"),
         _loss(Cause.CONSUMER_CRASH, "a consumer crashed holding it", "#1f3b73"),
+        _loss(
+            Cause.DELIVERY_LIMIT,
+            "it reached the delivery limit (max_deliveries) and, with no dead-letter "
+            "queue, was dropped",
+            "#d62728",
+        ),
+        _loss(
+            Cause.POISON,
+            "its processing always failed (a poison message) after at-most-once had acked it "
+            "on receipt",
+            "#2ca02c",
+        ),
     ],
 )
 """Every cause of loss, in code order (the order of the ``lost_<cause>`` columns)."""
@@ -165,6 +180,12 @@ DUP_CAUSES = CauseRegistry(
             DupCause.NON_ATOMIC_DEDUP,
             "a crash between writing the effect and its id (non-atomic dedup)",
             "#d62728",
+        ),
+        _dup(
+            DupCause.REBALANCE,
+            "a rebalance that moved its partition to another instance, which read it again "
+            "from the last commit",
+            "#2ca02c",
         ),
     ],
 )

@@ -73,7 +73,20 @@ DELIVERY_FIGURES: Registry[Figure] = Registry(
             "pending at the end (messages)",
         ),
         Figure(
-            "lost", "eligible - delivered - pending: no copy of them exists any more", "messages"
+            "lost",
+            "eligible - delivered - pending - dead_lettered: no copy of them exists any more",
+            "messages",
+        ),
+        Figure(
+            "dead_lettered",
+            "eligible messages that ended in the group's dead-letter queue, never applied",
+            "messages",
+            "dead-lettered (messages)",
+        ),
+        Figure(
+            "dead_lettered_after_apply",
+            "messages dead-lettered after their effect was applied (counted as delivered)",
+            "messages",
         ),
         Figure(
             "duplicates", "effect applications beyond the first, summed over messages", "messages"
@@ -90,6 +103,12 @@ DELIVERY_FIGURES: Registry[Figure] = Registry(
             "broker_duplicates / produced",
             "share",
             "broker duplicates (% of produced)",
+        ),
+        Figure(
+            "dead_letter_rate",
+            "dead_lettered / eligible",
+            "share",
+            "dead-lettered (% of eligible messages)",
         ),
         Figure(
             "reordered",

@@ -175,12 +175,29 @@ def _save(
 # --- the charts of a delivery study ----------------------------------------------------------
 
 
+DEAD_LETTERS = "dead_letter_rate"
+"""The figure that gets a panel beside loss and duplicates once a study dead-letters."""
+
+
+def _dead_letters(summary: pd.DataFrame, group: str) -> bool:
+    """Whether any point of ``summary`` dead-lettered messages of ``group``."""
+    rows = summary[summary["figure"] == DEAD_LETTERS]
+    if "group" in rows:
+        rows = rows[rows["group"] == group]
+    return bool((rows["mean"] > 0).any())
+
+
 def _loss_and_duplicates(tables: dict[str, pd.DataFrame], view: View) -> Figure:
     point, where = at_point(tables["summary"], view.sweep)
-    fig = _figure(2)
-    left, right = fig.subplots(1, 2)
-    rate_bars(point, "loss_rate", left, view.group, "How many messages are lost?")
-    rate_bars(point, "dup_rate", right, view.group, "How many are applied twice or more?")
+    panels = [
+        ("loss_rate", "How many messages are lost?"),
+        ("dup_rate", "How many are applied twice or more?"),
+    ]
+    if _dead_letters(tables["summary"], view.group):
+        panels.append((DEAD_LETTERS, "How many end in the dead-letter queue?"))
+    fig = _figure(len(panels))
+    for ax, (figure, title) in zip(fig.subplots(1, len(panels)), panels, strict=True):
+        rate_bars(point, figure, ax, view.group, title)
     fig.suptitle(
         f"{view.name}: loss and duplicates per delivery semantics{where}, group {view.group}"
     )
@@ -209,12 +226,16 @@ def _latency(tables: dict[str, pd.DataFrame], view: View) -> Figure:
 def _sweep(tables: dict[str, pd.DataFrame], view: View, column: str) -> Figure:
     others = [c for c in view.sweep if c != column]
     sliced, where_else = at_point(tables["summary"], others)
-    fig = _figure(2, 2, width=5.5, height=3.8)
-    axes = fig.subplots(2, 2)
-    for ax, figure in zip(
-        axes.flat, ("loss_rate", "dup_rate", "latency_p99", "publish_latency_p99"), strict=True
-    ):
+    figures = ["loss_rate", "dup_rate", "latency_p99", "publish_latency_p99"]
+    if _dead_letters(tables["summary"], view.group):
+        figures.insert(2, DEAD_LETTERS)
+    columns = (len(figures) + 1) // 2
+    fig = _figure(columns, 2, width=5.5, height=3.8)
+    axes = fig.subplots(2, columns)
+    for ax, figure in zip(axes.flat, figures, strict=False):
         sweep_curve(sliced, column, figure, ax, view.group)
+    for ax in axes.flat[len(figures) :]:
+        ax.set_visible(False)
     fig.suptitle(
         f"{view.name}: how the figures move with {column}{where_else}, group {view.group}"
         " (bands: 95% intervals)"
@@ -248,10 +269,13 @@ def _timeline(tables: dict[str, pd.DataFrame], view: View, pattern: str) -> Figu
 
 def _causes(tables: dict[str, pd.DataFrame], view: View) -> Figure:
     point, where = at_point(tables["summary"], view.sweep)
-    fig = _figure(2)
-    left, right = fig.subplots(1, 2)
-    cause_bars(point, left, view.group)
-    cause_bars(point, right, view.group, "Why were messages applied twice?", kind="dup")
+    dead_letters = _dead_letters(tables["summary"], view.group)
+    fig = _figure(3 if dead_letters else 2)
+    axes = fig.subplots(1, 3 if dead_letters else 2)
+    cause_bars(point, axes[0], view.group)
+    cause_bars(point, axes[1], view.group, "Why were messages applied twice?", kind="dup")
+    if dead_letters:
+        rate_bars(point, DEAD_LETTERS, axes[2], view.group, "How many were dead-lettered?")
     fig.suptitle(f"{view.name}: losses and duplicates by cause{where}, group {view.group}")
     return fig
 

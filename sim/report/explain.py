@@ -2,8 +2,8 @@
 
 ``story(trace, message)`` tells what happened to one message, event by event, and ends with
 its outcome in every consumer group: applied once, applied again (and why), lost (and why),
-or still pending. ``representatives(trace, "lost" | "duplicated")`` finds, for each cause,
-how many messages it struck and one of them to read.
+dead-lettered, or still pending. ``representatives(trace, "lost" | "duplicated")`` finds, for
+each cause, how many messages it struck and one of them to read.
 
 The trace of a study holds one run per point of its sweep, each named by the columns before
 ``replication``; ``select`` keeps the points a reader picked and ``by_point`` splits the rest.
@@ -114,6 +114,18 @@ def _sentence(row: pd.Series, created: float) -> str | None:
             return f"{who} crashed at {_at(t)} while holding it"
         case "failed":
             return f"{group} failed to apply it at {_at(t)} (an error, retried)"
+        case "nacked":
+            return (
+                f"a poison message: {group} ({who}) failed to process it at {_at(t)} and gave "
+                "it back unacked"
+            )
+        case "dead_lettered":
+            return f"dead-lettered after {detail} deliveries to {group} at {_at(t)}"
+        case "discarded":
+            return (
+                f"dropped at {_at(t)} after {detail} deliveries to {group} (the delivery limit; "
+                "no dead-letter queue)"
+            )
     return None
 
 
@@ -132,7 +144,11 @@ def story(trace: pd.DataFrame, message: int) -> str:
     for _, row in events[events["event"] == "outcome"].iterrows():
         group = row["group"]
         applied = events[(events["event"] == "applied") & (events["group"] == group)]
-        if row["detail"] == 2:
+        if row["detail"] == 3:
+            moved = events[(events["event"] == "dead_lettered") & (events["group"] == group)]
+            after = f" after {moved['detail'].iloc[-1]} deliveries" if len(moved) else ""
+            verdicts.append(f"{group}: dead-lettered{after}, never applied")
+        elif row["detail"] == 2:
             verdicts.append(f"{group}: lost, because {_loss(row['cause'])}")
         elif row["detail"] == 1:
             verdicts.append(f"{group}: still on its way at the end of the run (pending)")

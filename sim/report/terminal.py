@@ -44,13 +44,16 @@ class Column:
     none is."""
     short: str = ""
     """A shorter title, for a table that must be narrow."""
+    noted: bool = True
+    """With ``when_nonzero``: the title says so when no row has it (``nothing pending``);
+    False leaves a figure most studies cannot have out silently."""
 
 
 DELIVERY_COLUMNS = (
     Column("eligible", "eligible", "", priority=2),
     Column("loss_rate", "lost", "%"),
     Column("dup_rate", "duplicated", "%", short="dup"),
-    Column("dead_lettered", "dead-lettered", "", when_nonzero=True, short="DLQ"),
+    Column("dead_lettered", "dead-lettered", "", when_nonzero=True, short="DLQ", noted=False),
     Column("pending", "pending", "", when_nonzero=True),
     Column("latency_p50", "p50", "time", priority=1),
     Column("latency_p99", "p99", "time"),
@@ -129,7 +132,8 @@ def summary_table(summary: pd.DataFrame, replications: int, width: int = 100) ->
         if column.figure not in figures:
             continue
         if column.when_nonzero and not (means[column.figure].fillna(0) != 0).any():
-            notes.append(f"nothing {column.title}")
+            if column.noted:
+                notes.append(f"nothing {column.title}")
             continue
         columns.append(column)
     scales = {

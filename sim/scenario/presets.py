@@ -18,7 +18,16 @@ def apply_preset(raw: Mapping[str, Any]) -> dict[str, Any]:
     name = delivery.get("preset") if isinstance(delivery, Mapping) else None
     if not isinstance(name, str) or name not in PRESETS:
         return data  # no preset, or one that validation will refuse
-    return _under(copy.deepcopy(PRESETS[name].values), data)
+    preset = copy.deepcopy(PRESETS[name].values)
+    every_group = preset.pop("consumers", None)
+    data = _under(preset, data)
+    groups = data.get("consumers", [{}])
+    if every_group is not None and "architecture" not in data and isinstance(groups, list):
+        data["consumers"] = [
+            _under(copy.deepcopy(every_group), dict(g)) if isinstance(g, Mapping) else g
+            for g in groups
+        ]
+    return data
 
 
 def _under(preset: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:

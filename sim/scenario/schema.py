@@ -189,6 +189,10 @@ class Workload(_Model):
     """Messages per second per producer."""
     spikes: list[Spike] = Field(default_factory=list)
     """Bursts: ``[{ at, duration, rate }]`` tables; where they overlap the highest rate holds."""
+    poison: Probability = 0.0
+    """The fraction of messages whose processing always fails with an error (not a crash):
+    the consumer gives such a copy back unacked every time, so only a delivery limit
+    (``delivery.max_deliveries``) ends it."""
 
     def rate_segments(self, duration: float) -> list[tuple[float, float, float]]:
         """The arrival rate per producer as ``(start, end, rate)`` pieces covering
@@ -263,6 +267,14 @@ class Delivery(_Model):
     retry_new_id: bool = False
     """Each publish attempt gets a new message id (Google Pub/Sub): neither the broker nor
     the consumer's processed-id store can recognise a retried publish."""
+    max_deliveries: Annotated[int, Field(ge=0)] = 0
+    """Deliveries of a copy to a group without an ack before it is not delivered again
+    (pub/sub: every push counts, arrived or not; streaming: every read of the record). Then it
+    moves to the group's dead-letter queue (``dead_letter``) or is dropped (cause
+    ``delivery_limit``). 0 means no limit."""
+    dead_letter: bool = False
+    """A copy that reaches ``max_deliveries`` moves to the group's dead-letter queue (outcome
+    ``dead_lettered``) instead of being dropped."""
 
     @property
     def redelivery_after(self) -> float:
@@ -384,6 +396,17 @@ class ConsumerGroup(_Model):
     """Semantics with a processed-id store (consumer dedup) only: seconds the id's lookup and
     write add to each processing (the transaction that makes the effect idempotent is not
     free)."""
+    commit_interval: Seconds = 0.0
+    """Streaming: seconds between an instance's cumulative offset commits (Kafka's
+    ``auto.commit.interval.ms``); a crash replays what was processed since the last one. 0
+    commits after each record."""
+    session_timeout: Annotated[float, Field(gt=0.0)] = math.inf
+    """Streaming: seconds an instance may be down before its partitions move to the group's
+    live instances (Kafka's ``session.timeout.ms``); they move back when it returns. ``inf``:
+    a crashed instance's partitions wait for it."""
+    rebalance_time: Seconds = 0.0
+    """Streaming: seconds every instance of the group stops fetching while partitions move
+    (each reassignment is a fault window, kind ``rebalance``)."""
 
 
 class Fault(_Model):
@@ -608,7 +631,12 @@ def _unpin(data: dict[str, Any], preset: Mapping[str, Any], raw: Mapping[str, An
         if key not in data:
             continue
         own = raw.get(key) if isinstance(raw, Mapping) else None
-        if isinstance(value, Mapping) and isinstance(data[key], dict):
+        if isinstance(value, Mapping) and isinstance(data[key], list):  # every [[consumers]]
+            owns = own if isinstance(own, list) else []
+            for i, table in enumerate(data[key]):
+                mine = owns[i] if i < len(owns) and isinstance(owns[i], Mapping) else {}
+                _unpin(table, value, mine)
+        elif isinstance(value, Mapping) and isinstance(data[key], dict):
             _unpin(data[key], value, own if isinstance(own, Mapping) else {})
             if not data[key]:
                 del data[key]

@@ -54,6 +54,8 @@ class PubSub(Storage):
         self._crashed_after: list[set[int]] = [set() for _ in groups]
         """Per subscription, copies whose consumer crashed after applying them, before its
         ack (why their deadline passes)."""
+        self._pushes: list[dict[int, int]] = [{} for _ in groups]
+        """Per subscription, pushes of each live copy so far (with ``max_deliveries`` only)."""
 
     def _logs(self) -> list[Log]:
         return [self.log]
@@ -134,6 +136,9 @@ class PubSub(Storage):
             if state[e] != _READY:
                 continue
             m = self.log.msgs[e]
+            if self.max_deliveries:
+                pushes = self._pushes[g]
+                pushes[e] = pushes.get(e, 0) + 1  # every push counts, arrived or not
             self._delivery_no += 1
             session.credit -= 1
             why = self._why[g].get(e, DupCause.NONE)  # travels with the copy
@@ -220,10 +225,28 @@ class PubSub(Storage):
         self._ack_dropped[g].discard(e)
         self._push_lost[g].discard(e)
         self._crashed_after[g].discard(e)
+        if self.max_deliveries:
+            self._pushes[g].pop(e, None)
 
     def _requeue(self, g: int, entries: list[int]) -> None:
+        """Put unacked copies back at the front of the queue, to be pushed again, except those
+        pushed ``max_deliveries`` times already: they end at the delivery limit."""
+        if self.max_deliveries:
+            entries = [e for e in entries if not self._at_limit(g, e)]
         self._redeliveries[g] += len(entries)
         self.ready[g].extendleft(reversed(entries))
+
+    def _at_limit(self, g: int, e: int) -> bool:
+        """Whether copy ``e`` reached the delivery limit; if so it is done for group ``g``."""
+        pushes = self._pushes[g].get(e, 0)
+        if pushes < self.max_deliveries:
+            return False
+        self.state[g][e] = _DONE
+        self._held[g] -= 1
+        self._limit_reached(g, self.log.msgs[e], pushes)
+        self._consumed(self.log, e)
+        self._settled(g, e)
+        return True
 
     def _on_ack(self, payload: tuple[_PushSession, int]) -> None:
         if not self.broker.up:
@@ -296,6 +319,26 @@ class PubSub(Storage):
     def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
             self._ack(instance.session, token[0])
+
+    def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:
+        """A negative ack on the ``consume_ack`` link: the broker redelivers the copy at once
+        (if the nack is lost, once its ack deadline passes)."""
+        e, g = token[0], instance.g
+        self.commit[g].send(self._on_nack, (instance.session, e))
+
+    def _on_nack(self, payload: tuple[_PushSession, int]) -> None:
+        if not self.broker.up:
+            return
+        session, e = payload
+        g = session.instance.g
+        held = self.outstanding[g].get(e)
+        if held is None or held[0] is not session or self.state[g][e] != _OUT:
+            return  # its deadline passed already: it was put back then
+        del self.outstanding[g][e]
+        session.credit += 1
+        self.state[g][e] = _READY
+        self._requeue(g, [e])
+        self._push(g)
 
     def _ack(self, session: _PushSession, e: int) -> None:
         g = session.instance.g

@@ -61,6 +61,10 @@ class Storage(Pattern):
         self.retention = scenario.broker.retention
         self.ack_timeout = scenario.delivery.ack_timeout
         self.ack_deadline = scenario.delivery.redelivery_after
+        self.max_deliveries = scenario.delivery.max_deliveries
+        """Deliveries of a copy to a group before it is not delivered again (0: no limit)."""
+        self.dead_letter = scenario.delivery.dead_letter
+        self.rebalances: list[tuple[int, float, float]] = []
         self.broker: BrokerSide
         self.unconsumed = 0
         self._redeliveries = [0] * len(self.groups)
@@ -81,6 +85,18 @@ class Storage(Pattern):
     def _drop(self, log: Log, o: int, cause: Cause) -> None:
         """Group-side effects of losing stored copy ``o`` of ``log``."""
         raise NotImplementedError
+
+    def _limit_reached(self, g: int, m: int, deliveries: int) -> None:
+        """Group ``g``'s copy of ``m`` was delivered ``deliveries`` (the limit) times without
+        an ack: it moves to the group's dead-letter queue, or is dropped (a loss)."""
+        if self.dead_letter:
+            self.ledger.dead_lettered(g, m)
+            if self.trace:
+                self.trace(Event.DEAD_LETTERED, m, g, self.trace_id, deliveries)
+        else:
+            self.ledger.died(g, m, Cause.DELIVERY_LIMIT)
+            if self.trace:
+                self.trace(Event.DISCARDED, m, g, self.trace_id, deliveries, Cause.DELIVERY_LIMIT)
 
     def _consumed(self, log: Log, o: int) -> None:
         left = log.remaining[o] - 1

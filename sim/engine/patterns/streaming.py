@@ -10,6 +10,7 @@ lose them but never replay them.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from sim.engine.patterns.storage import Log, Storage
@@ -26,7 +27,10 @@ class _StreamSession:
         "awaiting",
         "commit_no",
         "crashed_after",
+        "discarded",
+        "done",
         "fetch_no",
+        "home",
         "instance",
         "joined",
         "outstanding",
@@ -38,12 +42,19 @@ class _StreamSession:
 
     def __init__(self, instance: ConsumerSide, partitions: list[int]):
         self.instance = instance
-        self.partitions = partitions
+        self.home = partitions
+        """The partitions the group's assignment gives it (it reads others' after a rebalance)."""
+        self.partitions = list(partitions)
         self.position = dict.fromkeys(partitions, 0)
+        self.done: dict[int, int] = {}
+        """Per partition, the offset after the last record processed and not yet committed
+        (periodic commits, ``commit_interval``)."""
         self.joined = False
         self.outstanding = False
         self.parked = False
         self.fetch_no = 0
+        self.discarded = -1
+        """The fetch whose answer the instance will drop unread (a seek or a rebalance)."""
         self.commit_no = 0
         self.awaiting: list[tuple[int, int, int]] | None = None
         self.crashed_after: Any = None
@@ -66,6 +77,21 @@ class Streaming(Storage):
             [None] * self.partitions for _ in self.groups
         ]
         self._sessions: list[_StreamSession] = []
+        self._members: list[list[_StreamSession]] = [[] for _ in self.groups]
+        self._reads: list[dict[tuple[int, int], int]] = [{} for _ in self.groups]
+        """Per group, reads of each uncommitted record so far (with ``max_deliveries`` only)."""
+        self._skipped: list[list[set[int]]] = [
+            [set() for _ in range(self.partitions)] for _ in self.groups
+        ]
+        """Per group and partition, the offsets the delivery limit ended (the group's copy of
+        them is gone: commits and wipes pass over them)."""
+        self._periodic = [bool(c.commit_interval) for c in self.groups]
+        """Per group, whether it commits periodically (``commit_interval``), not per record."""
+        self._paused = [0] * len(self.groups)
+        """Rebalances of the group under way: while there is one, its instances do not fetch."""
+        self._moved_upto = [[0] * self.partitions for _ in self.groups]
+        """Per group and partition, the offsets below which a record was sent before the
+        partition last moved: read again after it, it is a duplicate caused by the rebalance."""
 
     def _logs(self) -> list[Log]:
         return self.logs
@@ -76,6 +102,7 @@ class Streaming(Storage):
         session = _StreamSession(instance, owned)
         instance.session = session
         self._sessions.append(session)
+        self._members[g].append(session)
         for p in owned:
             self.readers[g][p] = session
 
@@ -89,6 +116,8 @@ class Streaming(Storage):
         p, o = token
         if token == instance.session.crashed_after:
             again = DupCause.CRASH_AFTER_PROCESS
+        elif o < self._moved_upto[instance.g][p]:
+            again = DupCause.REBALANCE
         elif o < self._commit_lost[instance.g][p]:
             again = DupCause.CONSUME_ACK_LOST
         else:
@@ -141,7 +170,7 @@ class Streaming(Storage):
         p = log.index
         m = log.msgs[o]
         for g, committed in enumerate(self.committed):
-            if o >= committed[p]:
+            if o >= committed[p] and o not in self._skipped[g][p]:
                 self.ledger.died(g, m, cause)
 
     def broker_down(self) -> None:
@@ -166,6 +195,8 @@ class Streaming(Storage):
         records: list[Record] = []
         positions: list[tuple[int, int]] = []
         owned = s.partitions
+        g = inst.g
+        limit = self.max_deliveries
         for i in range(len(owned)):
             p = owned[(s.turn + i) % len(owned)]
             log = self.logs[p]
@@ -174,7 +205,7 @@ class Streaming(Storage):
             msgs = log.msgs
             while pos < end and len(records) < budget:
                 m = msgs[pos]
-                if m >= 0:
+                if m >= 0 and not (limit and self._over_limit(g, p, pos, m)):
                     records.append((p, pos, m))
                 pos += 1
             positions.append((p, pos))
@@ -184,7 +215,6 @@ class Streaming(Storage):
             self._wait(s)
             return
         s.parked = False
-        g = inst.g
         sent_upto = self._sent_upto[g]
         for p, o, _ in records:
             if o < sent_upto[p]:
@@ -208,6 +238,26 @@ class Streaming(Storage):
             self.clock.schedule(
                 self.ack_timeout, self._on_fetch_timeout, (s, inst.epoch, s.fetch_no)
             )
+
+    def _over_limit(self, g: int, p: int, o: int, m: int) -> bool:
+        """Whether record ``o`` of partition ``p`` was read ``max_deliveries`` times by group
+        ``g`` already (then it is skipped, dead-lettered or dropped, and the partition goes
+        on); otherwise counts this read."""
+        skipped = self._skipped[g][p]
+        if o in skipped:
+            return True
+        key = (p, o)
+        reads = self._reads[g].get(key, 0)
+        if reads < self.max_deliveries:
+            self._reads[g][key] = reads + 1
+            return False
+        if o < self.committed[g][p]:
+            return False  # committed already: the group's copy is gone, nothing to end
+        skipped.add(o)
+        del self._reads[g][key]
+        self._limit_reached(g, m, reads)
+        self._consumed(self.logs[p], o)
+        return True
 
     def _wait(self, s: _StreamSession) -> None:
         """No record for this fetch yet: park it (a long poll) or ask again later."""
@@ -246,11 +296,16 @@ class Streaming(Storage):
             if offset > committed[p]:
                 log = self.logs[p]
                 msgs = log.msgs
-                for o in range(max(committed[p], log.base), offset):
+                skipped, start = self._skipped[g][p], max(committed[p], log.base)
+                for o in range(start, offset):
                     m = msgs[o]
-                    if m >= 0:
+                    if m >= 0 and not (skipped and o in skipped):
                         self.ledger.died(g, m, Cause.NONE)
                         self._consumed(log, o)
+                reads = self._reads[g]
+                if reads:  # committed: their reads no longer matter
+                    for o in range(start, offset):
+                        reads.pop((p, o), None)
                 committed[p] = offset
         if self.semantics.ack_before_process:
             self.deliver[g].send(self._on_commit_confirmed, (s, epoch, commit_no))
@@ -267,6 +322,7 @@ class Streaming(Storage):
         self._start(instance.g)
         s.joined = True
         self._rewind(s)
+        self._start_commits(s)
         self.want_more(instance)
 
     def want_more(self, instance: ConsumerSide) -> None:
@@ -278,6 +334,7 @@ class Streaming(Storage):
             or s.awaiting is not None
             or not s.partitions
             or len(instance.buffer) >= self.prefetch
+            or self._paused[instance.g]
         ):
             return
         s.outstanding = True
@@ -297,8 +354,11 @@ class Streaming(Storage):
                 self.ledger.died(g, m, Cause.CONSUMER_CRASH)
             return
         if fetch_no != s.fetch_no or not s.outstanding:
-            for _, _, m in records:  # a duplicate of an answer already taken
+            for _, _, m in records:  # a duplicate of an answer already taken, or a stale one
                 self.ledger.died(g, m, Cause.NONE)
+            if fetch_no == s.discarded:
+                s.discarded = -1
+                self._unread(g, [(p, o) for p, o, _ in records])
             return
         s.outstanding = False
         s.position.update(positions)
@@ -307,22 +367,27 @@ class Streaming(Storage):
                 self.trace(Event.RECEIVED, m, g, inst.trace_id, o)
         if self.semantics.ack_before_process:
             s.awaiting = records
-            self._commit_awaiting(s)
+            self._commit_awaiting(s, tuple((p, s.position[p]) for p in s.partitions))
             return
         inst.accept((m, (p, o)) for p, o, m in records)
         self.want_more(inst)
 
-    def _commit_awaiting(self, s: _StreamSession) -> None:
+    def _commit_awaiting(self, s: _StreamSession, offsets: tuple[tuple[int, int], ...]) -> None:
+        """At-most-once: commit the fetched records' ``offsets`` before processing them (sent
+        again, the same offsets, until the broker confirms)."""
         s.commit_no += 1
         epoch = s.instance.epoch
-        offsets = tuple((p, s.position[p]) for p in s.partitions)
         self.commit[s.instance.g].send(self._on_commit, (s, epoch, s.commit_no, offsets))
-        self.clock.schedule(self.ack_timeout, self._on_commit_timeout, (s, epoch, s.commit_no))
+        self.clock.schedule(
+            self.ack_timeout, self._on_commit_timeout, (s, epoch, s.commit_no, offsets)
+        )
 
-    def _on_commit_timeout(self, payload: tuple[_StreamSession, int, int]) -> None:
-        s, epoch, commit_no = payload
+    def _on_commit_timeout(
+        self, payload: tuple[_StreamSession, int, int, tuple[tuple[int, int], ...]]
+    ) -> None:
+        s, epoch, commit_no, offsets = payload
         if epoch == s.instance.epoch and commit_no == s.commit_no and s.awaiting is not None:
-            self._commit_awaiting(s)
+            self._commit_awaiting(s, offsets)
 
     def _on_commit_confirmed(self, payload: tuple[_StreamSession, int, int]) -> None:
         s, epoch, commit_no = payload
@@ -336,17 +401,84 @@ class Streaming(Storage):
     def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
             p, o = token
-            arrived = self.commit[instance.g].send(
-                self._on_commit, (instance.session, instance.epoch, 0, ((p, o + 1),))
-            )
-            if not arrived:
-                self._lost_commit(instance.g, ((p, o + 1),))
-            if self.trace:
-                self.trace(Event.ACK_SENT, m, instance.g, instance.trace_id, o + 1)
+            if self._periodic[instance.g]:
+                instance.session.done[p] = o + 1  # committed with the next periodic commit
+            else:
+                self._send_commit(instance, ((p, o + 1),))
+
+    def _send_commit(self, instance: ConsumerSide, offsets: tuple[tuple[int, int], ...]) -> None:
+        """Commit ``offsets`` (cumulative, per partition) on the ``consume_ack`` link."""
+        g = instance.g
+        payload = (instance.session, instance.epoch, 0, offsets)
+        arrived = self.commit[g].send(self._on_commit, payload)
+        if not arrived:
+            self._lost_commit(g, offsets)
+        if self.trace:
+            for p, offset in offsets:
+                m = self.logs[p].msgs[offset - 1]
+                self.trace(Event.ACK_SENT, m, g, instance.trace_id, offset)
                 if not arrived:
-                    self.trace(
-                        Event.LOST, m, instance.g, instance.trace_id, o + 1, Wire.CONSUME_ACK
-                    )
+                    self.trace(Event.LOST, m, g, instance.trace_id, offset, Wire.CONSUME_ACK)
+
+    def _commit_done(self, s: _StreamSession) -> None:
+        """Commit what the instance processed since its last commit, as Kafka's auto-commit
+        does every ``auto.commit.interval.ms``."""
+        offsets = tuple(s.done.items())
+        s.done.clear()
+        if offsets:
+            self._send_commit(s.instance, offsets)
+
+    def _on_commit_tick(self, payload: tuple[_StreamSession, int]) -> None:
+        s, epoch = payload
+        inst = s.instance
+        if inst.up and epoch == inst.epoch:
+            self._commit_done(s)
+            interval = self.groups[inst.g].commit_interval
+            self.clock.schedule(interval, self._on_commit_tick, (s, epoch))
+
+    def _start_commits(self, s: _StreamSession) -> None:
+        """Periodic commits (``commit_interval``): the first one an interval from now."""
+        interval = self.groups[s.instance.g].commit_interval
+        if interval and not self.semantics.ack_before_process:
+            self.clock.schedule(interval, self._on_commit_tick, (s, s.instance.epoch))
+
+    def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:
+        """The record could not be processed: the instance seeks back to it (it cannot commit
+        past it), drops what it holds behind it in that partition and fetches again."""
+        p, o = token
+        s: _StreamSession = instance.session
+        if p not in s.partitions:
+            return  # its partition moved away meanwhile
+        s.position[p] = o
+        self._forget_partition(s, p)
+        self._discard_answer(s)
+
+    def _discard_answer(self, s: _StreamSession) -> None:
+        """The answer of the fetch under way (if any) will be dropped unread."""
+        if s.outstanding:
+            s.outstanding = False
+            s.discarded = s.fetch_no
+
+    def _forget_partition(self, s: _StreamSession, p: int) -> None:
+        """Drop the copies of partition ``p`` the instance holds, unprocessed: they are read
+        again, and this read does not count towards the delivery limit."""
+        inst = s.instance
+        if any(token[0] == p for _, token in inst.buffer):
+            kept = [c for c in inst.buffer if c[1][0] != p]
+            for m, token in inst.buffer:
+                if token[0] == p:
+                    self.ledger.died(inst.g, m, Cause.NONE)
+            self._unread(inst.g, [token for _, token in inst.buffer if token[0] == p])
+            inst.buffer.clear()
+            inst.buffer.extend(kept)
+
+    def _unread(self, g: int, records: list[tuple[int, int]]) -> None:
+        """Records read and dropped before processing: their reads do not count."""
+        if self.max_deliveries:
+            reads = self._reads[g]
+            for key in records:
+                if reads.get(key, 0) > 0:
+                    reads[key] -= 1
 
     def _lost_commit(self, g: int, offsets: tuple[tuple[int, int], ...]) -> None:
         lost = self._commit_lost[g]
@@ -358,13 +490,90 @@ class Streaming(Storage):
         s.crashed_after = instance.crashed_after
         s.outstanding = False
         s.parked = False
+        s.done.clear()  # processed, never committed: read again
         if s.awaiting is not None:
             for _, _, m in s.awaiting:
                 self.ledger.died(instance.g, m, Cause.CONSUMER_CRASH)
             s.awaiting = None
+        timeout = self.groups[instance.g].session_timeout
+        if s.joined and timeout != math.inf:
+            self.clock.schedule(timeout, self._on_session_timeout, (s, instance.epoch))
 
     def instance_up(self, instance: ConsumerSide) -> None:
         s: _StreamSession = instance.session
-        if s.joined:
-            self._rewind(s)
-            self.want_more(instance)
+        if not s.joined:
+            return
+        readers = self.readers[instance.g]
+        if any(readers[p] is not s for p in s.home):
+            self._restore(s)
+            return
+        self._rewind(s)
+        self._start_commits(s)
+        self.want_more(instance)
+
+    # --- consumer-group rebalancing (session_timeout) ----------------------------------------
+
+    def _on_session_timeout(self, payload: tuple[_StreamSession, int]) -> None:
+        """The instance has been down for the session timeout: its partitions move to the
+        group's live instances (none live: they wait)."""
+        s, epoch = payload
+        inst = s.instance
+        if inst.up or epoch != inst.epoch or not s.partitions:
+            return
+        g = inst.g
+        live = [x for x in self._members[g] if x.instance.up and x.joined]
+        if not live:
+            return
+        moving, s.partitions = s.partitions, []
+        for i, p in enumerate(moving):
+            receiver = live[i % len(live)]
+            receiver.partitions.append(p)
+            receiver.position[p] = self.committed[g][p]
+            self.readers[g][p] = receiver
+        self._rebalance(g, moving)
+
+    def _restore(self, s: _StreamSession) -> None:
+        """The instance is back: it takes its own partitions again from whoever reads them,
+        which commits what it processed of them first."""
+        g = s.instance.g
+        for p in s.home:
+            owner = self.readers[g][p]
+            if owner is not None and owner is not s:
+                owner.partitions.remove(p)
+                if owner.instance.up and p in owner.done:
+                    # a synchronous commit: the rebalance waits for it (Kafka commits on revoke)
+                    offsets = ((p, owner.done.pop(p)),)
+                    self._on_commit((owner, owner.instance.epoch, 0, offsets))
+                if not self.semantics.ack_before_process:  # else they are committed: kept
+                    self._forget_partition(owner, p)
+                owner.position.pop(p, None)
+        s.partitions = s.home + [p for p in s.partitions if p not in s.home]
+        for p in s.home:
+            self.readers[g][p] = s
+        self._start_commits(s)
+        self._rebalance(g, s.home)
+
+    def _rebalance(self, g: int, moved: list[int]) -> None:
+        """Partitions ``moved`` changed hands: every instance of the group stops fetching for
+        ``rebalance_time``, then reads them from the group's last commit."""
+        now = self.clock.now
+        pause = self.groups[g].rebalance_time
+        self.rebalances.append((g, now, now + pause))
+        for p in moved:
+            self._moved_upto[g][p] = max(self._moved_upto[g][p], self._sent_upto[g][p])
+        self._paused[g] += 1
+        for member in self._members[g]:
+            self._discard_answer(member)
+            member.parked = False
+        self.clock.schedule(pause, self._on_rebalanced, (g, moved))
+
+    def _on_rebalanced(self, payload: tuple[int, list[int]]) -> None:
+        g, moved = payload
+        self._paused[g] -= 1
+        committed = self.committed[g]
+        for p in moved:
+            owner = self.readers[g][p]
+            if owner is not None:
+                owner.position[p] = committed[p]
+        for member in self._members[g]:
+            self.want_more(member.instance)
