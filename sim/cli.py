@@ -106,6 +106,9 @@ SetOpt = Annotated[
 ]
 
 
+SeedOpt = Annotated[int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)]
+
+
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
     from sim.scenario.loading import load_scenario
 
@@ -191,9 +194,7 @@ def run_command(
     out: Annotated[
         Path | None, typer.Option(help="Result directory [default: results/<name>]")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)
-    ] = None,
+    seed: SeedOpt = None,
     replications: Annotated[
         str | None,
         typer.Option(
@@ -355,6 +356,129 @@ def run_command(
             f"{reused}; results in {directory}/ ({', '.join(p.name for p in paths)})",
             drawn,
         )
+
+
+@app.command(name="calibrate")
+def calibrate_command(
+    ctx: typer.Context,
+    scenario: ScenarioArg,
+    broker: Annotated[
+        str, typer.Option(help="The real broker: nats (pub/sub) or redis (streaming).")
+    ],
+    runs: Annotated[int, typer.Option(help="Real runs, each with its own seed.", min=1)] = 3,
+    out: Annotated[
+        Path | None, typer.Option(help="Result directory [default: results/<name>-<broker>]")
+    ] = None,
+    seed: SeedOpt = None,
+    set_: SetOpt = None,
+    at: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--at",
+            metavar="KEY=VALUE",
+            help="Calibrate only the points of the sweep with this value (repeatable).",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 1 when any figure disagrees.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write into --out even if it holds something other than dsim results."
+        ),
+    ] = False,
+) -> None:
+    """Run a scenario on a real broker started here (NATS JetStream or Redis, on 127.0.0.1),
+    in real time with the scenario's faults, and set what it did beside what the simulator
+    predicts: DIR/calibration.csv, DIR/real_runs.csv, DIR/charts/calibration.png."""
+    loaded = _load(scenario, set_)
+    from sim.study import calibrate as calibration
+
+    chosen = _assignments(at or [])
+    try:
+        points = calibration.chosen_points(loaded, broker, chosen)
+    except ScenarioError as exc:
+        raise _error(str(exc), 2) from None
+    directory = (
+        out if out is not None else Path("results") / directory_name(f"{loaded.name}-{broker}")
+    )
+    refusal = out_directory_problem(directory, force)
+    if refusal is not None:
+        raise _error(refusal, 2)
+    from sim.real.runs import WarmupFailed
+    from sim.real.servers import ServerUnavailable
+
+    expected = calibration.expected_wall(points, runs)
+    sweep_note = f" at each of {len(points)} points" if points[0][0] else ""
+    err_console.print(
+        f"{loaded.name} on {broker}: {runs} real run(s){sweep_note} of at most "
+        f"{loaded.duration + loaded.drain:g} s each, then {loaded.replications} simulated "
+        f"replications; expected wall time at most {expected:.0f} s",
+        highlight=False,
+        markup=False,
+    )
+    started = time.monotonic()
+
+    def progress(step: str) -> None:
+        err_console.print(
+            f"  {time.monotonic() - started:5.1f} s  {step}", highlight=False, markup=False
+        )
+
+    try:
+        result = calibration.calibrate(loaded, broker, runs, seed, progress, chosen)
+    except ServerUnavailable as exc:
+        raise _error(str(exc), 2) from None
+    except WarmupFailed as exc:
+        raise _error(str(exc), 1) from None
+    except KeyboardInterrupt:
+        raise _error("interrupted; the broker server was stopped", 130) from None
+    command = ["dsim", *ctx.meta.get(ARGV, sys.argv[1:])]
+    try:
+        paths = calibration.write_calibration(result, directory, command)
+        from sim.report.calibration_chart import draw_calibration
+
+        paths.append(draw_calibration(result.table, directory / "charts"))
+    except OSError as exc:
+        raise _error(f"cannot write results to {directory}: {_reason(exc)}", 2) from None
+    out_console.print(_calibration_table(result.table, result.swept))
+    for where, measured in result.measured.items():
+        text = f"{where}: {measured.describe()}" if where else measured.describe()
+        out_console.print(text, highlight=False, markup=False, soft_wrap=True)
+    disagree = result.disagreements
+    verdict = (
+        "every figure agrees"
+        if disagree.empty
+        else f"{len(disagree)} figure(s) disagree: " + ", ".join(disagree["figure"])
+    )
+    out_console.print(
+        f"{verdict}; {result.wall_time:.1f} s; results in {directory}/ "
+        f"({', '.join(str(p.relative_to(directory)) for p in paths)})",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    if strict and not disagree.empty:
+        raise typer.Exit(1)
+
+
+def _calibration_table(table: pd.DataFrame, swept: list[str]) -> Table:
+    """The calibration as a terminal table, a verdict per figure (and point of a sweep)."""
+    from sim.report.numbers import plain
+
+    shown = Table(title="observed on the real broker beside predicted", title_justify="left")
+    left = (*swept, "figure", "group")
+    for name in (*left, "observed (95%)", "predicted (95%)", "verdict", "decided by"):
+        shown.add_column(name, justify="left" if name in left else "right")
+    for row in table.to_dict("records"):
+        cells = [
+            f"{plain(float(row[f'{side}_mean']))} [{plain(float(row[f'{side}_low']))}, "
+            f"{plain(float(row[f'{side}_high']))}]"
+            for side in ("observed", "predicted")
+        ]
+        verdict = "agrees" if row["agree"] else "DISAGREES"
+        shown.add_row(*(str(row[c]) for c in left), *cells, verdict, str(row["decided_by"]))
+    return shown
 
 
 def directory_name(name: str) -> str:

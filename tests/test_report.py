@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.registry.semantics import SEMANTICS
-from sim.report.html import CALIBRATION_COLUMNS
+from sim.study.calibrate import CALIBRATION_COLUMNS
 from sim.study.files import REPORT
 
 STUDY = """

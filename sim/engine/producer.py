@@ -24,7 +24,7 @@ from sim.engine.streams import Sampler
 from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause
 from sim.registry.semantics import Semantics
-from sim.scenario.schema import Delivery, Workload
+from sim.scenario.schema import Backoff, Delivery, Workload
 
 
 def arrival_times(
@@ -50,6 +50,18 @@ def arrival_times(
             if t >= end:
                 break
             yield t
+
+
+def backoff_delay(b: Backoff, attempt: int, jitter: Sampler) -> float:
+    """Seconds to wait before retry number ``attempt`` (1 for the first retry), with a draw of
+    ``jitter`` when the backoff has jitter (the real harness waits the same)."""
+    delay = b.base
+    if b.kind != "constant":
+        try:
+            delay = min(b.cap, b.base * b.multiplier ** (attempt - 1))
+        except OverflowError:  # after about a thousand retries: the cap was passed long ago
+            delay = b.cap if b.base > 0 else 0.0
+    return jitter() * delay if b.jitter else delay
 
 
 class Producer(Crashable):
@@ -244,14 +256,7 @@ class Producer(Crashable):
 
     def _backoff(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
-        b = self.delivery.backoff
-        delay = b.base
-        if b.kind != "constant":
-            try:
-                delay = min(b.cap, b.base * b.multiplier ** (attempt - 1))
-            except OverflowError:  # after about a thousand retries: the cap was passed long ago
-                delay = b.cap if b.base > 0 else 0.0
-        return self._jitter() * delay if b.jitter else delay
+        return backoff_delay(self.delivery.backoff, attempt, self._jitter)
 
     def on_publish_ack(self, payload: PublishAck) -> None:
         """The broker's answer to one attempt."""

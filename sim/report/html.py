@@ -42,6 +42,7 @@ from sim.report.charts import CHARTS, chart_figures
 from sim.report.delivery_charts import at_point, sweep_columns
 from sim.report.numbers import plain, seconds, spread, time_unit
 from sim.report.terminal import ARCHITECTURE_COLUMNS, DELIVERY_COLUMNS, Column
+from sim.study.calibrate import CALIBRATION_COLUMNS
 from sim.study.files import (
     KEYS,
     REPORT,
@@ -55,21 +56,6 @@ from sim.study.files import (
     write_atomic,
 )
 
-CALIBRATION_COLUMNS = (
-    "figure",
-    "group",
-    "observed_mean",
-    "observed_low",
-    "observed_high",
-    "predicted_mean",
-    "predicted_low",
-    "predicted_high",
-    "difference",
-    "agree",
-    "decided_by",
-)
-"""The columns of ``calibration.csv`` (``dsim calibrate``), in order."""
-
 KNOWN = {
     "summary.csv": "the summary table and the charts",
     "runs.csv": "the price chart",
@@ -81,6 +67,7 @@ KNOWN = {
     TRACE: "one story per cause",
     "calibration.csv": "observed beside predicted",
     "real_runs.csv": "the observed figures (summarised in calibration.csv)",
+    "predicted_runs.csv": "the simulator's runs of the prediction (summarised in calibration.csv)",
     "charts": "drawn again, inline",
     REPORT: "this page",
 }
