@@ -107,12 +107,18 @@ SetOpt = Annotated[
 
 
 SeedOpt = Annotated[int | None, typer.Option(help="Scenario seed (overrides the file's).", min=0)]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Write into --out even if it holds something other than dsim results."
+    ),
+]
 
 
 def _load(path: Path, overrides: list[str] | None) -> Scenario:
+    """Load a scenario given as a path or a shipped name; refusals exit with code 2."""
     from sim.scenario.loading import load_scenario
 
-    """Load a scenario given as a path or a shipped name; refusals exit with code 2."""
     path = resolve_scenario(path)
     try:
         return load_scenario(path, overrides or [])
@@ -232,13 +238,7 @@ def run_command(
     resume: Annotated[
         bool, typer.Option("--resume", help="Reuse the runs an interrupted study left in --out.")
     ] = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Write into --out even if it holds something other than dsim results.",
-        ),
-    ] = False,
+    force: ForceOpt = False,
     trace: Annotated[
         bool,
         typer.Option(
@@ -382,12 +382,7 @@ def calibrate_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with code 1 when any figure disagrees.")
     ] = False,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force", help="Write into --out even if it holds something other than dsim results."
-        ),
-    ] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Run a scenario on a real broker started here (NATS JetStream or Redis, on 127.0.0.1),
     in real time with the scenario's faults, and set what it did beside what the simulator

@@ -224,14 +224,6 @@ def test_resending_with_unlimited_attempts_and_a_durable_broker_never_loses(raw,
         assert row["lost"] == 0
 
 
-@SETTINGS
-@given(scenarios(), st.sampled_from(DEDUPLICATING), st.integers(0, 2**32))
-def test_a_processed_id_store_with_atomic_dedup_never_duplicates(raw, semantics, seed):
-    raw["delivery"].update(semantics=semantics, atomic_dedup=True, dedup_window=math.inf)
-    for row in rows(raw, seed):
-        assert row["duplicates"] == 0
-
-
 @st.composite
 def limited_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     """A random scenario with delivery limits, dead-letter queues, poison messages, periodic
@@ -248,20 +240,25 @@ def limited_scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @SETTINGS
+@given(
+    st.one_of(scenarios(), limited_scenarios()),
+    st.sampled_from(DEDUPLICATING),
+    st.integers(0, 2**32),
+)
+def test_a_processed_id_store_with_atomic_dedup_never_duplicates(raw, semantics, seed):
+    """With or without delivery limits, dead letters, poison, periodic commits and rebalancing."""
+    raw["delivery"].update(semantics=semantics, atomic_dedup=True, dedup_window=math.inf)
+    for row in rows(raw, seed):
+        assert row["duplicates"] == 0
+
+
+@SETTINGS
 @given(limited_scenarios(), st.integers(0, 2**32))
 def test_every_message_is_delivered_lost_pending_or_dead_lettered(raw, seed):
     for row in rows(raw, seed):
         assert row["dead_lettered_after_apply"] <= row["delivered"]
         if not raw["delivery"]["dead_letter"]:
             assert row["dead_lettered"] == 0
-
-
-@SETTINGS
-@given(limited_scenarios(), st.sampled_from(DEDUPLICATING), st.integers(0, 2**32))
-def test_a_processed_id_store_never_duplicates_with_limits_and_dead_letters(raw, semantics, seed):
-    raw["delivery"].update(semantics=semantics, atomic_dedup=True, dedup_window=math.inf)
-    for row in rows(raw, seed):
-        assert row["duplicates"] == 0
 
 
 @SETTINGS
