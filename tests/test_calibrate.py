@@ -46,6 +46,7 @@ CALIBRATIONS = [
     ("consumer-crash", "nats"),
     ("broker-crash", "nats"),
     ("delivery-limit", "nats"),
+    ("delivery-limit-drop", "nats"),
     ("streaming-replay", "redis"),
 ]
 """Each shipped calibration scenario and the broker(s) it calibrates."""
@@ -113,6 +114,7 @@ def test_the_broker_decides_latency_and_what_its_mechanisms_touch():
     assert decided_by("redeliveries", limit) == "broker"  # a negative ack comes back at once
     assert decided_by("duplicates", limit) == "harness"
     assert decided_by("dead_lettered", scenario("consumer-crash")) == "harness"  # no limit
+    assert decided_by("lost", scenario("delivery-limit-drop")) == "broker"
 
 
 def test_redis_refuses_delivery_limits_and_poison_nats_reproduces_them():
@@ -375,6 +377,18 @@ def test_nats_dead_letters_the_poison_messages_the_replication_of_its_seed_does(
     assert (real["dead_lettered"] > 0).all()
     assert (real["redeliveries"] == 2 * real["dead_lettered"]).all()
     pd.testing.assert_frame_equal(real, predicted, check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    "calibrated", [("delivery-limit-drop", "nats")], indirect=True, ids=["delivery-limit-drop-nats"]
+)
+def test_nats_drops_what_max_deliver_ends_at_the_rate_theory_says(calibrated):
+    """A copy lost on the deliver link twice reaches MaxDeliver 2 unapplied: with no
+    dead-letter queue it is lost, at a rate of 0.3^2 = 0.09 on both sides."""
+    _, result = calibrated
+    row = result.table.set_index("figure").loc["loss_rate"]
+    assert 0.03 < row["observed_mean"] < 0.16 and 0.06 < row["predicted_mean"] < 0.12
+    assert (result.real_runs["dead_lettered"] == 0).all()
 
 
 def test_a_memory_stream_created_again_after_a_kill_is_not_a_redelivery():
