@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.real.servers import SERVERS, NatsServer, RedisServer
+from sim.real.support import refusals
 from sim.scenario.errors import ScenarioError
 from sim.scenario.loading import load_scenario, validate
 from sim.study.calibrate import (
@@ -44,6 +45,8 @@ CALIBRATIONS = [
     ("ack-wait-stall", "redis"),
     ("consumer-crash", "nats"),
     ("broker-crash", "nats"),
+    ("delivery-limit", "nats"),
+    ("delivery-limit-drop", "nats"),
     ("streaming-replay", "redis"),
 ]
 """Each shipped calibration scenario and the broker(s) it calibrates."""
@@ -106,6 +109,19 @@ def test_the_broker_decides_latency_and_what_its_mechanisms_touch():
     assert decided_by("redeliveries", scenario("ack-wait-stall")) == "broker"
     assert decided_by("lost", scenario("broker-crash")) == "broker"
     assert decided_by("produced", scenario("broker-crash")) == "harness"
+    limit = scenario("delivery-limit")
+    assert decided_by("dead_lettered", limit) == "broker"  # MaxDeliver counts the deliveries
+    assert decided_by("redeliveries", limit) == "broker"  # a negative ack comes back at once
+    assert decided_by("duplicates", limit) == "harness"
+    assert decided_by("dead_lettered", scenario("consumer-crash")) == "harness"  # no limit
+    assert decided_by("lost", scenario("delivery-limit-drop")) == "broker"
+
+
+def test_redis_refuses_delivery_limits_and_poison_nats_reproduces_them():
+    limit = load_scenario(FOLDER / "delivery-limit.toml")
+    assert refusals(limit, "nats") == []
+    refused = {path for path, _ in refusals(limit, "redis")}
+    assert refused == {"workload.poison", "delivery.max_deliveries", "delivery.dead_letter"}
 
 
 def test_the_servers_come_from_the_projects_extras():
@@ -345,6 +361,34 @@ def test_redis_consumer_groups_have_no_max_ack_pending(calibrated):
     _, result = calibrated
     p99 = result.table.set_index("figure").loc["latency_p99"]
     assert p99["observed_mean"] < 0.2 < p99["predicted_mean"]
+
+
+@pytest.mark.parametrize(
+    "calibrated", [("delivery-limit", "nats")], indirect=True, ids=["delivery-limit-nats"]
+)
+def test_nats_dead_letters_the_poison_messages_the_replication_of_its_seed_does(calibrated):
+    """Run ``r`` and replication ``r`` draw the same poison messages: NATS's MaxDeliver 3
+    and its advisory dead-letter exactly those, each after two negative-ack redeliveries, as
+    the model does (docs/calibration.md)."""
+    _, result = calibrated
+    figures = ["produced", "delivered", "dead_lettered", "redeliveries", "lost", "pending"]
+    real = result.real_runs.set_index("seed")[figures]
+    predicted = result.predicted.set_index("seed")[figures].loc[real.index]
+    assert (real["dead_lettered"] > 0).all()
+    assert (real["redeliveries"] == 2 * real["dead_lettered"]).all()
+    pd.testing.assert_frame_equal(real, predicted, check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    "calibrated", [("delivery-limit-drop", "nats")], indirect=True, ids=["delivery-limit-drop-nats"]
+)
+def test_nats_drops_what_max_deliver_ends_at_the_rate_theory_says(calibrated):
+    """A copy lost on the deliver link twice reaches MaxDeliver 2 unapplied: with no
+    dead-letter queue it is lost, at a rate of 0.3^2 = 0.09 on both sides."""
+    _, result = calibrated
+    row = result.table.set_index("figure").loc["loss_rate"]
+    assert 0.03 < row["observed_mean"] < 0.16 and 0.06 < row["predicted_mean"] < 0.12
+    assert (result.real_runs["dead_lettered"] == 0).all()
 
 
 def test_a_memory_stream_created_again_after_a_kill_is_not_a_redelivery():

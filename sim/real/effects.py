@@ -29,6 +29,11 @@ class EffectStore:
         row = self.db.execute("SELECT 1 FROM processed WHERE message = ?", (message,)).fetchone()
         return row is not None
 
+    def applied(self, message: int) -> bool:
+        """Whether the effect of ``message`` was applied (at least once)."""
+        row = self.db.execute("SELECT 1 FROM effects WHERE message = ?", (message,)).fetchone()
+        return row is not None
+
     def apply(self, message: int, at: float, dedup: bool, atomic: bool, crash: bool) -> bool:
         """Apply the effect of ``message`` (at ``at`` seconds into the run), skipping it when
         ``dedup`` and the id is stored. ``crash``: the instance crashes after the effect, so a

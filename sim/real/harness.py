@@ -136,14 +136,17 @@ class Harness:
         if until > self.watch.now():
             raise Crashed(until)
 
-    async def process(self, c: Consumer, m: int) -> None:
+    async def process(self, c: Consumer, m: int) -> bool:
         """The instance's work on a copy of ``m`` it received: a crash before the effect,
         the service time, the effect (skipped when the processed-id store has it), a crash
-        after it. Raises :class:`Crashed`."""
+        after it. Returns False when processing failed with an error (a poison message:
+        nothing applied, the copy is to be given back unacked). Raises :class:`Crashed`."""
         watch = self.watch
         if c.draws.crashes_before():
             raise Crashed(watch.now() + c.draws.restart_time())
         await asyncio.sleep(c.draws.service_time())
+        if m in watch.poisoned:
+            return False
         after = c.draws.crashes_after()
         dedup = self.semantics.consumer_dedup
         if not c.group.store.apply(
@@ -152,6 +155,7 @@ class Harness:
             c.group.deduplicated += 1
         if after:
             raise Crashed(watch.now() + c.draws.restart_time())
+        return True
 
     async def lifecycle(self, c: Consumer, session: Callable[[], Awaitable[None]]) -> None:
         """Run ``session`` (connect, consume, close) while ``c`` is up: after a crash it

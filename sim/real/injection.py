@@ -113,6 +113,13 @@ class Draws:
         """A producer's backoff jitter."""
         return self._rng_uniform(f"producer:{producer}:backoff")
 
+    def poison(self, producer: int) -> Sampler | None:
+        """Whether each of a producer's messages is poison: one draw per message, in the order
+        it creates them (None when ``workload.poison`` is 0, which draws nothing)."""
+        if not self.scenario.workload.poison:
+            return None
+        return self._rng_uniform(f"producer:{producer}:poison")
+
     def instance(self, group: int, index: int) -> InstanceDraws:
         """The draws of consumer instance ``index`` of the ``group``-th consumer group."""
         c = self.scenario.consumers[group]

@@ -4,16 +4,22 @@ One stream stores the messages: file storage for ``durable``, memory storage for
 exactly-once publishes carry the message id as ``Nats-Msg-Id`` and the stream's duplicate
 window is ``dedup_window``. Each consumer group is a durable pull consumer with explicit acks
 (no acks under at-most-once, which acks on receipt), AckWait = the ack deadline and
-MaxAckPending = ``prefetch``; each instance is a connection of its own that fetches up to
-``prefetch`` messages and processes them one by one. A crash closes the instance's connection
-and opens a new one after the restart time; the broker's crash window is a SIGKILL of the
-server and a restart on the same data directory.
+MaxAckPending = ``prefetch`` and MaxDeliver = ``max_deliveries`` (NATS counts every delivery,
+acked or not, as the model counts every push); each instance is a connection of its own that
+fetches up to ``prefetch`` messages and processes them one by one. A poison message fails
+processing and is given back with a negative ack (``nak``: NATS redelivers it at once). NATS
+has no dead-letter queue: with ``dead_letter`` the harness subscribes to the advisory NATS
+publishes when a message reaches MaxDeliver, reads the message at the stream sequence it names
+and moves it to the group's dead-letter record, as NATS users build one. A crash closes the
+instance's connection and opens a new one after the restart time; the broker's crash window is
+a SIGKILL of the server and a restart on the same data directory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import math
 from typing import Any
@@ -21,7 +27,7 @@ from typing import Any
 from sim.real.harness import Consumer, Harness
 from sim.real.injection import Draws
 from sim.real.producing import Reply, Send
-from sim.real.record import Watch
+from sim.real.record import GroupWatch, Watch
 from sim.real.servers import Server
 
 STREAM = "DSIM"
@@ -30,6 +36,11 @@ FOREVER = 24 * 3600.0
 """The duplicate window NATS gets for ``dedup_window = inf`` (a day: longer than any run)."""
 POLL = 0.1
 """Seconds a fetch waits for messages before the instance looks at its fault windows again."""
+MAX_DELIVERIES = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES"
+"""The subject NATS publishes an advisory on (``.<stream>.<consumer>``) when a message reaches
+a consumer's MaxDeliver."""
+ADVISORY_GRACE = 0.25
+"""Seconds the end of a run waits for advisories already published to arrive."""
 
 
 async def _quiet(*_: Any) -> None:
@@ -61,6 +72,8 @@ class NatsRun(Harness):
         self.producer: Any = None
         self.generation = 0
         """How many times the stream was created anew (a memory stream after a restart)."""
+        self.moving = 0
+        """Dead letters being moved now (advisories received, their message not yet read)."""
 
     # --- the broker side ---------------------------------------------------------------------
 
@@ -84,7 +97,7 @@ class NatsRun(Harness):
                     ack_policy=AckPolicy.EXPLICIT if explicit else AckPolicy.NONE,
                     ack_wait=s.delivery.redelivery_after if explicit else None,
                     max_ack_pending=s.broker.prefetch if explicit else None,
-                    max_deliver=-1,
+                    max_deliver=(s.delivery.max_deliveries or -1) if explicit else -1,
                 ),
             )
 
@@ -143,10 +156,10 @@ class NatsRun(Harness):
                     self.received(c, m, self.copy(msg.metadata.sequence.stream))
                     if c.deliver.drops(watch.now()):
                         continue  # dropped on receipt, never acked
-                    await self.process(c, m)
+                    done = await self.process(c, m)
                     if explicit and not c.consume_ack.drops(watch.now()):
                         with contextlib.suppress(Exception):
-                            await msg.ack()
+                            await (msg.ack() if done else msg.nak())
         finally:
             with contextlib.suppress(Exception):
                 await nc.close()
@@ -157,11 +170,39 @@ class NatsRun(Harness):
 
         return (*super().connection_lost(), nats.errors.Error)
 
+    # --- the dead-letter record ---------------------------------------------------------------
+
+    async def _dead_letters(self) -> None:
+        """Subscribe to each group's MaxDeliver advisory (with ``dead_letter`` and a limit)."""
+        s = self.scenario
+        if not (s.delivery.dead_letter and s.delivery.max_deliveries):
+            return
+        if self.semantics.ack_before_process:
+            return  # no acks, no redeliveries: nothing reaches the limit
+        for group in self.watch.groups:
+            subject = f"{MAX_DELIVERIES}.{STREAM}.{group.name}"
+            await self.admin.subscribe(subject, cb=functools.partial(self._move, group))
+
+    async def _move(self, group: GroupWatch, advisory: Any) -> None:
+        """A message reached the group's MaxDeliver: read it at the stream sequence the
+        advisory names and move it to the group's dead-letter record."""
+        self.moving += 1
+        try:
+            sequence = int(json.loads(advisory.data)["stream_seq"])
+            stored = await self.admin.jetstream().get_msg(STREAM, sequence)
+            group.dead_lettered(int(stored.data))
+        except Exception:  # the stream is gone (a memory stream after a crash): not moved
+            pass
+        finally:
+            self.moving -= 1
+
     async def setup(self) -> Send:
-        """Connect, create the stream and the consumers; the producers' publish."""
+        """Connect, create the stream and the consumers, subscribe to the MaxDeliver
+        advisories for the dead-letter record; the producers' publish."""
         self.admin = await _connect(self.server.url)
         self.producer = await _connect(self.server.url)
         await self.ensure(self.admin.jetstream())
+        await self._dead_letters()
         return self._sender(self.producer)
 
     async def settled(self) -> bool:
@@ -177,8 +218,17 @@ class NatsRun(Harness):
         return True
 
     async def finish(self) -> None:
-        """A group whose consumer still has copies to deliver or to be acked is unfinished."""
+        """A group whose consumer still has copies to deliver or to be acked is unfinished.
+        Advisories NATS published as the last copies reached MaxDeliver are let in first."""
         js = self.admin.jetstream()
+        if self.scenario.delivery.dead_letter and self.scenario.delivery.max_deliveries:
+            with contextlib.suppress(Exception):
+                await self.admin.flush(timeout=1)
+            await asyncio.sleep(ADVISORY_GRACE)
+            for _ in range(40):
+                if not self.moving:
+                    break
+                await asyncio.sleep(0.05)
         for g in self.watch.groups:
             try:
                 info = await js.consumer_info(STREAM, g.name, timeout=1)

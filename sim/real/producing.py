@@ -2,7 +2,8 @@
 time, against any broker.
 
 The arrival times are the simulator's (:func:`sim.engine.producer.arrival_times` on the
-producer's own stream) and so is the backoff (:func:`sim.engine.producer.backoff_delay`).
+producer's own stream), so is the backoff (:func:`sim.engine.producer.backoff_delay`), and
+so are the poison messages (one draw of ``producer:<i>:poison`` per message it creates).
 At-most-once sends once; the other semantics resend ``ack_timeout`` after an attempt that got
 no ack (a lost publish, a lost ack, a broker that was down), after the backoff, until
 ``max_attempts``. The broker-specific part is one coroutine, :data:`Send`.
@@ -59,6 +60,8 @@ class Producers:
             phase=index / scenario.workload.producers,
         )
         jitter = self.draws.jitter(index)
+        poison = self.draws.poison(index)
+        share = scenario.workload.poison
         publish = self.draws.link("publish")
         acks = self.draws.link("publish_ack")
         for t in times:
@@ -66,6 +69,8 @@ class Producers:
             if delay > 0:
                 await asyncio.sleep(delay)
             m = self.watch.new_message()
+            if poison is not None and poison() < share:
+                self.watch.poisoned.add(m)
             tasks.append(asyncio.create_task(self._message(m, jitter, publish, acks)))
 
     async def _message(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.engine.figures import GroupFacts, RunFacts
+from sim.engine.figures import DEAD_LETTERED, DEAD_LETTERED_AFTER_APPLY, GroupFacts, RunFacts
 from sim.real.effects import EffectStore
 from sim.scenario.schema import Scenario
 
@@ -32,6 +32,15 @@ class GroupWatch:
     crashes: int = 0
     unfinished: bool = False
     """The broker still held copies for the group when the run ended (drain ran out)."""
+    dead_letter: dict[int, int] = field(default_factory=dict)
+    """The group's dead-letter record: message -> :data:`~sim.engine.figures.DEAD_LETTERED`,
+    or :data:`~sim.engine.figures.DEAD_LETTERED_AFTER_APPLY` when its effect existed then."""
+
+    def dead_lettered(self, message: int) -> None:
+        """The broker gave up on the group's copy of ``message`` at the delivery limit and the
+        harness moved it to the group's dead-letter record."""
+        state = DEAD_LETTERED_AFTER_APPLY if self.store.applied(message) else DEAD_LETTERED
+        self.dead_letter[message] = max(self.dead_letter.get(message, 0), state)
 
 
 @dataclass
@@ -47,6 +56,8 @@ class Watch:
     """Per message, the broker's ids of its stored copies (stream sequences, entry ids)."""
     retrying: set[int] = field(default_factory=set)
     """Messages a producer still holds (not acked, not given up)."""
+    poisoned: set[int] = field(default_factory=set)
+    """Messages whose processing always fails (``workload.poison``)."""
     attempts: int = 0
     broker_deduplicated: int = 0
     broker_crashes: int = 0
@@ -91,20 +102,23 @@ class Watch:
         for g in self.groups:
             effects, first = g.store.tally(n)
             held = (stored > 0) if g.unfinished else np.zeros(n, dtype=bool)
-            groups.append(
-                GroupFacts(
-                    name=g.name,
-                    eligible=np.ones(n, dtype=bool),
-                    effects=effects,
-                    first_effect=first,
-                    alive=retrying | held,
-                    counts={
-                        "redeliveries": g.redeliveries,
-                        "consumer_deduplicated": g.deduplicated,
-                        "consumer_crashes": g.crashes,
-                    },
-                )
+            facts = GroupFacts(
+                name=g.name,
+                eligible=np.ones(n, dtype=bool),
+                effects=effects,
+                first_effect=first,
+                alive=retrying | held,
+                counts={
+                    "redeliveries": g.redeliveries,
+                    "consumer_deduplicated": g.deduplicated,
+                    "consumer_crashes": g.crashes,
+                },
             )
+            queue = {m: state for m, state in g.dead_letter.items() if 0 <= m < n}
+            if queue:
+                facts.dead_letter = np.zeros(n, dtype=np.int8)
+                facts.dead_letter[list(queue)] = list(queue.values())
+            groups.append(facts)
         return RunFacts(
             created=np.array(self.created, dtype=float),
             stored=stored,

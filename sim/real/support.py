@@ -51,13 +51,21 @@ COMMON = {
 }
 """Keys both harnesses reproduce (``consumers.<key>`` stands for every group's key)."""
 BY_BROKER = {
-    ("nats", "pubsub"): COMMON | {"delivery.dedup_window", "consumers.instances"},
+    ("nats", "pubsub"): COMMON
+    | {
+        "delivery.dedup_window",
+        "consumers.instances",
+        "delivery.max_deliveries",
+        "delivery.dead_letter",
+        "workload.poison",
+    },
     ("redis", "streaming"): COMMON - {"delivery.ack_deadline"},
     ("redis", "pubsub"): COMMON | {"consumers.instances"},
 }
 """Keys each broker's harness reproduces, per pattern (NATS pub/sub: a durable consumer per
-subscription; Redis streaming: a stream read from each group's committed offset; Redis
-pub/sub: stream consumer groups)."""
+subscription, MaxDeliver for the delivery limit, its advisory for the dead-letter queue, a
+negative ack for a poison message; Redis streaming: a stream read from each group's committed
+offset; Redis pub/sub: stream consumer groups)."""
 OWN = {
     "broker.service_time": "the real broker's service time is its own (it is measured with "
     "the latency in the warm-up)",

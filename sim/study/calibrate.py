@@ -9,8 +9,9 @@ with the measured latency in place of the scenario's and compares every figure o
 :data:`AGREEMENT` standard errors of the difference.
 
 :func:`decided_by` says who decides each figure in a scenario: the ``broker`` (the duplicate
-window, AckWait redelivery, MaxAckPending stalls, what survives a SIGKILL, real latency) or the
-``harness`` (what holds by construction against any broker that stores what it is given).
+window, AckWait redelivery, MaxAckPending stalls, a negative ack's redelivery, MaxDeliver,
+what survives a SIGKILL, real latency) or the ``harness`` (what holds by construction against
+any broker that stores what it is given).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ COMPARED = (
     "lost",
     "pending",
     "loss_rate",
+    "dead_lettered",
+    "dead_letter_rate",
+    "dead_lettered_after_apply",
     "duplicates",
     "dup_rate",
     "broker_duplicates",
@@ -82,9 +86,12 @@ LATENCY = {f for f in COMPARED if "latency" in f}
 DELIVERY = {"delivered", "lost", "pending", "loss_rate"}
 DUPLICATION = {"duplicates", "dup_rate"}
 STORED = {"broker_duplicates", "broker_dup_rate"}
+DEAD_LETTER = {"dead_lettered", "dead_letter_rate", "dead_lettered_after_apply"}
 DECIDES = {
     "dedup_window": DUPLICATION | STORED | {"attempts"},
     "redelivery": DUPLICATION | DELIVERY | {"redeliveries"},
+    "nak_redelivery": DELIVERY | {"redeliveries"},
+    "delivery_limit": DELIVERY | DEAD_LETTER | {"redeliveries"},
     "durability": DELIVERY | DUPLICATION | STORED | {"attempts", "redeliveries"},
 }
 """The figures each broker mechanism decides (see :func:`mechanisms`)."""
@@ -95,7 +102,11 @@ Progress = Callable[[str], None]
 
 def mechanisms(scenario: Scenario) -> set[str]:
     """The broker's mechanisms the scenario exercises: ``dedup_window`` (idempotent publish),
-    ``redelivery`` (AckWait, MaxAckPending), ``durability`` (a broker crash)."""
+    ``redelivery`` (AckWait, MaxAckPending), ``nak_redelivery`` (a poison message's negative
+    ack, redelivered at once), ``delivery_limit`` (MaxDeliver counting the deliveries of what
+    comes back), ``durability`` (a broker crash). Which messages are poison is the harness's
+    (the simulator's seeded draw), and so is the dead-letter record it keeps from the
+    broker's MaxDeliver advisories."""
     s = scenario
     semantics = SEMANTICS[s.delivery.semantics]
     found = set()
@@ -111,8 +122,13 @@ def mechanisms(scenario: Scenario) -> set[str]:
             f.target.startswith(("consumer:", "link:deliver", "link:consume_ack")) for f in s.faults
         )
     )
-    if s.delivery.pattern == "pubsub" and semantics.broker_redelivers and consumer_faults:
+    redelivering = s.delivery.pattern == "pubsub" and semantics.broker_redelivers
+    if redelivering and consumer_faults:
         found.add("redelivery")
+    if redelivering and s.workload.poison:
+        found.add("nak_redelivery")
+    if redelivering and s.delivery.max_deliveries and (consumer_faults or s.workload.poison):
+        found.add("delivery_limit")
     if any(f.target == "broker" for f in s.faults):
         found.add("durability")
     return found
