@@ -142,9 +142,10 @@ class Streaming(Storage):
     # --- broker side -------------------------------------------------------------------------
 
     def append(self, m: int, now: float, attempt: int, copy: int) -> None:
-        for g, group in enumerate(self.groups):
-            if not self.started[g] and now >= group.join_at:
-                self._start(g)
+        if False in self.started:
+            for g, group in enumerate(self.groups):
+                if not self.started[g] and now >= group.join_at:
+                    self._start(g)
         p = m % self.partitions
         log = self.logs[p]
         o = len(log.msgs)
@@ -188,8 +189,11 @@ class Streaming(Storage):
             s.parked = True
             return
         logs, position = self.logs, s.position
-        if all(len(logs[p].msgs) <= position[p] for p in s.partitions):
-            self._wait(s)  # nothing new: the usual case of a reader that keeps up
+        for p in s.partitions:
+            if len(logs[p].msgs) > position[p]:
+                break
+        else:  # nothing new: the usual case of a reader that keeps up
+            self._wait(s)
             return
         budget = self.prefetch - len(inst.buffer)
         records: list[Record] = []
