@@ -201,30 +201,29 @@ class Streaming(Storage):
         owned = s.partitions
         g = inst.g
         limit = self.max_deliveries
+        sent_upto = self._sent_upto[g]
         for i in range(len(owned)):
             p = owned[(s.turn + i) % len(owned)]
-            log = self.logs[p]
-            pos = max(s.position[p], log.base)
+            log = logs[p]
+            pos = max(position[p], log.base)
             end = len(log.msgs)
             msgs = log.msgs
             while pos < end and len(records) < budget:
                 m = msgs[pos]
                 if m >= 0 and not (limit and self._over_limit(g, p, pos, m)):
                     records.append((p, pos, m))
+                    if pos < sent_upto[p]:
+                        self._redeliveries[g] += 1
+                    else:
+                        sent_upto[p] = pos + 1
                 pos += 1
             positions.append((p, pos))
         s.turn += 1
         if not records:
-            s.position.update(positions)  # only lost or expired records were skipped
+            position.update(positions)  # only lost or expired records were skipped
             self._wait(s)
             return
         s.parked = False
-        sent_upto = self._sent_upto[g]
-        for p, o, _ in records:
-            if o < sent_upto[p]:
-                self._redeliveries[g] += 1
-            else:
-                sent_upto[p] = o + 1
         arrived = self.deliver[g].send(
             self._on_records, (s, inst.epoch, s.fetch_no, records, positions)
         )
