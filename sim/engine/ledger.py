@@ -94,7 +94,7 @@ class Ledger:
         self.poisoned: set[int] = set()
         """Messages whose processing always fails (``workload.poison``)."""
         self._count = 0
-        self._columns: list[tuple[array[Any] | bytearray, float]] = [
+        self._columns: list[tuple[array[Any] | bytearray, int | float]] = [
             (self.created, 0.0),
             (self.producer, 0),
             (self.seq, 0),
