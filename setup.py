@@ -4,7 +4,8 @@ by mypyc as well (measured at about 1.6x the throughput of the pure-Python engin
 Compiling is opt-in and never required: without the variable, without mypyc (it comes with
 mypy: ``pip install mypy`` and build with ``--no-build-isolation``) or without a C compiler,
 the same modules run as plain Python with the same results. Do not combine it with an editable
-install: the compiled modules would shadow the sources being edited.
+install: the compiled modules would shadow the sources being edited. Compiled modules keep
+no docstrings at run time and their objects no ``__dict__`` (docs/performance.md).
 """
 
 from __future__ import annotations
