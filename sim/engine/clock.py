@@ -17,29 +17,6 @@ import simpy
 from simpy.events import NORMAL
 
 
-class _Call:
-    """A SimPy-schedulable event that calls ``handler(payload)`` when it is processed.
-
-    It provides exactly what ``Environment.step`` reads from an event (``callbacks`` and
-    ``_ok``); a full :class:`simpy.Event` would carry a dict and state nobody reads.
-    """
-
-    __slots__ = ("callbacks", "handler", "payload")
-    _ok = True
-
-    def __init__(self, handler: Callable[[Any], None], payload: Any):
-        self.callbacks = _FIRE
-        self.handler = handler
-        self.payload = payload
-
-
-def _fire(call: _Call) -> None:
-    call.handler(call.payload)
-
-
-_FIRE = (_fire,)
-
-
 class Runaway(RuntimeError):
     """A run that cannot end: simulated time stopped advancing."""
 
@@ -50,7 +27,10 @@ class Clock:
     def __init__(self) -> None:
         self.env = simpy.Environment()
         # What Environment.schedule does, without its call: this is the hot path of every
-        # model event, and the one place that relies on SimPy's queue layout.
+        # model event, and the one place that relies on SimPy's queue layout. A model event
+        # is an entry ``(time, NORMAL, id, handler, payload)`` on SimPy's own heap: ordered
+        # with SimPy's events by the same (time, priority, id) and, being one item longer
+        # than theirs, told apart without an event object per call.
         self._queue: list[Any] = self.env._queue
         self._ids = self.env._eid
         self.processed = 0
@@ -63,9 +43,7 @@ class Clock:
 
     def schedule(self, delay: float, handler: Callable[[Any], None], payload: Any = None) -> None:
         """Call ``handler(payload)`` after ``delay`` simulated seconds."""
-        heappush(
-            self._queue, (self.env._now + delay, NORMAL, next(self._ids), _Call(handler, payload))
-        )
+        heappush(self._queue, (self.env._now + delay, NORMAL, next(self._ids), handler, payload))
 
     def process(self, generator: Generator[simpy.Event, Any, Any]) -> simpy.Process:
         """Run a generator process (for slow-paced loops such as a fault injector)."""
@@ -98,11 +76,10 @@ class Clock:
                 if item[0] >= until:
                     n -= 1
                     break
-                event = item[3]
-                if event.__class__ is _Call:  # a model event: what step() would do, inline
+                if len(item) == 5:  # a model event: what step() would do, inline
                     heappop(queue)
                     env._now = item[0]
-                    event.handler(event.payload)
+                    item[3](item[4])
                 else:  # a SimPy event (a process waiting on a timeout)
                     step()
             still = still + n if env._now == now else 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +36,8 @@ RESENT, RESTARTED = 1, 2
 """Why the producer sent a message again (``Ledger.resent``)."""
 
 _NAN = float("nan")
+_BLOCK = 4096
+"""Messages the columns grow by at a time (a few hundred kilobytes at most unused)."""
 
 
 @dataclass(frozen=True)
@@ -90,37 +93,59 @@ class Ledger:
         their effect existed then); empty unless ``delivery.dead_letter`` is on."""
         self.poisoned: set[int] = set()
         """Messages whose processing always fails (``workload.poison``)."""
+        self._count = 0
+        self._columns: list[tuple[array[Any] | bytearray, int | float]] = [
+            (self.created, 0.0),
+            (self.producer, 0),
+            (self.seq, 0),
+            (self.acked_at, _NAN),
+            (self.stored, 0),
+            (self.last_stored, _NAN),
+            (self.pre, 0),
+            (self.pre_cause, 0),
+            (self.ack_lost, 0),
+            (self.resent, 0),
+            (self.last_stored_attempt, 0),
+            (self.store_origin, 0),
+        ]
+        """Every per-message column and the value a new message starts with."""
+        for g in groups:
+            self._columns += [
+                (self.copies[g], 0),
+                (self.cause[g], 0),
+                (self.stored_for[g], 0),
+                (self.effects[g], 0),
+                (self.first_effect[g], _NAN),
+                (self.first_copy[g], 0),
+                (self.processed_ids[g], 0),
+            ]
 
     def __len__(self) -> int:
-        return len(self.created)
+        return self._count
 
     # --- messages ----------------------------------------------------------------------------
 
     def new_message(self, producer: int, seq: int, now: float) -> int:
         """Register a message a producer created at ``now``; returns its id (its index in every
         column)."""
-        m = len(self.created)
-        self.created.append(now)
-        self.producer.append(producer)
-        self.seq.append(seq)
-        self.acked_at.append(_NAN)
-        self.stored.append(0)
-        self.last_stored.append(_NAN)
-        self.pre.append(0)
-        self.pre_cause.append(0)
-        self.ack_lost.append(0)
-        self.resent.append(0)
-        self.last_stored_attempt.append(0)
-        self.store_origin.append(0)
-        for g in range(len(self.rules)):
-            self.copies[g].append(0)
-            self.cause[g].append(0)
-            self.stored_for[g].append(0)
-            self.effects[g].append(0)
-            self.first_effect[g].append(_NAN)
-            self.first_copy[g].append(0)
-            self.processed_ids[g].append(0)
+        m = self._count
+        if m == len(self.created):
+            self._grow()
+        self.created[m] = now
+        self.producer[m] = producer
+        self.seq[m] = seq
+        self._count = m + 1
         return m
+
+    def _grow(self) -> None:
+        """Room for ``_BLOCK`` more messages, every column at its starting value: writing
+        three values per new message is cheaper than appending to every column, and columns
+        are read only up to ``len(self)``."""
+        for column, start in self._columns:
+            if isinstance(column, bytearray):
+                column.extend(bytes([int(start)]) * _BLOCK)
+            else:
+                column.extend(array(column.typecode, [start]) * _BLOCK)
 
     def acked(self, m: int, now: float) -> None:
         """The producer saw the broker's ack: the end of the publish latency."""
@@ -247,7 +272,7 @@ class Ledger:
 
     def group_facts(self, g: int, name: str) -> GroupFacts:
         """What happened to every message in group ``g`` (numpy views of the ledger)."""
-        n = len(self.created)
+        n = len(self)
         created = np.frombuffer(self.created, dtype=np.float64, count=n)
         stored = np.frombuffer(self.stored, dtype=np.int32, count=n)
         pre = np.frombuffer(self.pre, dtype=np.int32, count=n)

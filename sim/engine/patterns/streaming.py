@@ -142,9 +142,10 @@ class Streaming(Storage):
     # --- broker side -------------------------------------------------------------------------
 
     def append(self, m: int, now: float, attempt: int, copy: int) -> None:
-        for g, group in enumerate(self.groups):
-            if not self.started[g] and now >= group.join_at:
-                self._start(g)
+        if False in self.started:
+            for g, group in enumerate(self.groups):
+                if not self.started[g] and now >= group.join_at:
+                    self._start(g)
         p = m % self.partitions
         log = self.logs[p]
         o = len(log.msgs)
@@ -188,8 +189,11 @@ class Streaming(Storage):
             s.parked = True
             return
         logs, position = self.logs, s.position
-        if all(len(logs[p].msgs) <= position[p] for p in s.partitions):
-            self._wait(s)  # nothing new: the usual case of a reader that keeps up
+        for p in s.partitions:
+            if len(logs[p].msgs) > position[p]:
+                break
+        else:  # nothing new: the usual case of a reader that keeps up
+            self._wait(s)
             return
         budget = self.prefetch - len(inst.buffer)
         records: list[Record] = []
@@ -197,30 +201,29 @@ class Streaming(Storage):
         owned = s.partitions
         g = inst.g
         limit = self.max_deliveries
+        sent_upto = self._sent_upto[g]
         for i in range(len(owned)):
             p = owned[(s.turn + i) % len(owned)]
-            log = self.logs[p]
-            pos = max(s.position[p], log.base)
+            log = logs[p]
+            pos = max(position[p], log.base)
             end = len(log.msgs)
             msgs = log.msgs
             while pos < end and len(records) < budget:
                 m = msgs[pos]
                 if m >= 0 and not (limit and self._over_limit(g, p, pos, m)):
                     records.append((p, pos, m))
+                    if pos < sent_upto[p]:
+                        self._redeliveries[g] += 1
+                    else:
+                        sent_upto[p] = pos + 1
                 pos += 1
             positions.append((p, pos))
         s.turn += 1
         if not records:
-            s.position.update(positions)  # only lost or expired records were skipped
+            position.update(positions)  # only lost or expired records were skipped
             self._wait(s)
             return
         s.parked = False
-        sent_upto = self._sent_upto[g]
-        for p, o, _ in records:
-            if o < sent_upto[p]:
-                self._redeliveries[g] += 1
-            else:
-                sent_upto[p] = o + 1
         arrived = self.deliver[g].send(
             self._on_records, (s, inst.epoch, s.fetch_no, records, positions)
         )
