@@ -729,7 +729,7 @@ while the broker is down, and are resent after it restarts.""",
     (
         "code",
         """\
-faults = pd.DataFrame([vars(w) for w in run.windows])  # the run's fault windows, shaded
+faults = pd.DataFrame(run.windows)  # the run's fault windows (dataclasses), shaded
 fig, ax = plt.subplots(figsize=(9, 7), layout="constrained")
 plots.sequence_diagram(trace, start=29.95, end=30.1, ax=ax, faults=faults,
                        title="Messages around the broker crash at 30 s")
