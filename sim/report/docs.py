@@ -36,7 +36,7 @@ from sim.registry.semantics import SEMANTICS
 from sim.report.charts import CHARTS
 from sim.scenario.catalog import shipped_scenarios
 from sim.scenario.presets import describe as preset_table
-from sim.scenario.schema import DISTRIBUTIONS, Scenario
+from sim.scenario.schema import DISTRIBUTIONS, Scenario, meaning
 
 REGION = re.compile(
     r"(<!-- generated: (?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.DOTALL
@@ -208,11 +208,11 @@ def _sections(
             if len(siblings) > 1:  # the links: one table each, of the same keys
                 yield from _sections(table, f"{path}.<link>", f"[{path}.<link>]", LINK_TABLES)
             else:
-                yield from _sections(table, key, f"[{key}]", words(info.description))
+                yield from _sections(table, key, f"[{key}]", words(meaning(model, name)))
         elif typing.get_origin(annotation) is list:
             (item,) = typing.get_args(annotation)
             if _is_model(item):
-                yield from _sections(item, key, f"[[{key}]]", words(info.description))
+                yield from _sections(item, key, f"[[{key}]]", words(meaning(model, name)))
 
 
 LINK_TABLES = (
@@ -243,15 +243,20 @@ def scenario_keys() -> str:
         for name, info in model.model_fields.items():
             if name == "dist" or _is_section(info):
                 continue
-            if not info.description:
+            described = meaning(model, name)
+            if not described:
                 where = f"{path}.{name}" if path else name
                 raise Undocumented(
                     f"scenario key {where} has no description: give it a docstring in "
                     "sim/scenario/schema.py"
                 )
-            meaning = words(info.description)
             rows.append(
-                [f"`{name}`", type_words(info.annotation, info.metadata), _default(info), meaning]
+                [
+                    f"`{name}`",
+                    type_words(info.annotation, info.metadata),
+                    _default(info),
+                    words(described),
+                ]
             )
         title = "Top level" if header == "top level" else f"`{header}`"
         lead = f"{about}\n\n" if about else ""
@@ -267,9 +272,7 @@ def distributions() -> str:
     members = typing.get_args(typing.get_args(schema.Distribution)[0])
     for model in members:
         dist = model.model_fields["dist"].default
-        params = [
-            f"`{n}`: {words(i.description)}" for n, i in model.model_fields.items() if n != "dist"
-        ]
+        params = [f"`{n}`: {words(meaning(model, n))}" for n in model.model_fields if n != "dist"]
         rows.append([f'`"{dist}"`', " ".join(params), words(model.__doc__)])
     return _table(["dist", "parameters", "what it is"], rows)
 
