@@ -15,12 +15,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from sim.cli import app
 from sim.registry.semantics import SEMANTICS
 from sim.study.calibrate import CALIBRATION_COLUMNS
 from sim.study.files import REPORT
+from tests.test_cli import dsim
 
 STUDY = """
 name = "two-groups"
@@ -65,10 +64,6 @@ DELIVERY_SECTIONS = [
     "not-shown",
 ]
 """The sections of a delivery study's report, in the issue's order."""
-
-
-def dsim(*args: object):
-    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
 
 
 class Page(HTMLParser):

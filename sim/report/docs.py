@@ -319,12 +319,8 @@ def dup_causes() -> str:
     return _causes(DUP_CAUSES, "a duplicate caused by")
 
 
-UNITS = {
-    "messages": "messages",
-    "share": "share of 1",
-    "seconds": "seconds",
-    "count": "count",
-}
+UNITS = {"share": "share of 1"}
+"""How a unit is written in the docs' tables where its registry name would not say it."""
 
 
 def _figures(registry: Any) -> str:

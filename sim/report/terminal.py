@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.report.delivery_charts import sweep_columns
-from sim.report.numbers import compact, time_unit
+from sim.report.numbers import TIME_UNITS, compact, time_unit
 from sim.study.files import KEYS, row_key
 
 REDUNDANT = ("delivery.semantics", "delivery.pattern")
@@ -83,7 +83,8 @@ def _named(column: str, value: object) -> str:
     return f"{column} = {value}"
 
 
-UNITS = ("%", "µs", "ms", "s")
+UNITS = ("%", *(name for name, _ in TIME_UNITS))
+"""The units a column title may end with (kept on the title's last line)."""
 
 
 def _header(title: str, width: int) -> str:
