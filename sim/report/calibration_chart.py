@@ -60,11 +60,11 @@ def calibration_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def draw_calibration(table: pd.DataFrame, folder: Path, fmt: str = "png") -> Path:
-    """Write ``folder/calibration.<fmt>``; returns its path."""
+def draw_calibration(table: pd.DataFrame, folder: Path) -> Path:
+    """Write ``folder/calibration.png``; returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"calibration.{fmt}"
+    path = folder / "calibration.png"
     fig = calibration_figure(table)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=110)
+        fig.savefig(tmp, format="png", dpi=110)
     return path

@@ -30,6 +30,7 @@ from sim.report.architecture_charts import (
 )
 from sim.report.canvas import x_positions
 from sim.report.delivery_charts import (
+    SYSTEM_KEYS,
     at_point,
     backlog,
     cause_bars,
@@ -82,10 +83,6 @@ class Planned:
 
 Drawn = tuple[str, str, Figure]
 """A chart drawn: its file stem, the name of its kind in :data:`CHARTS`, and the figure."""
-
-
-SYSTEM_KEYS = ("delivery.semantics", "delivery.pattern")
-"""Swept keys that are a system's identity (they have columns of their own), not a point."""
 
 
 def plan(tables: dict[str, pd.DataFrame], group: str | None = None) -> tuple[View, list[Planned]]:

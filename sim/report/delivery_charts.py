@@ -563,6 +563,10 @@ def sweep_columns(table: pd.DataFrame) -> list[str]:
     return []
 
 
+SYSTEM_KEYS = ("delivery.semantics", "delivery.pattern")
+"""Swept keys that are a system's identity (they have columns of their own), not a point."""
+
+
 def at_point(
     table: pd.DataFrame, sweep: Sequence[str], choose: dict[str, Any] | None = None
 ) -> tuple[pd.DataFrame, str]:
@@ -570,7 +574,7 @@ def at_point(
     the last value, the harshest in a rising sweep), and words that say which."""
     chosen = dict(choose or {})
     for column in sweep:
-        if column in ("delivery.semantics", "delivery.pattern") or column in chosen:
+        if column in SYSTEM_KEYS or column in chosen:
             continue
         values = list(dict.fromkeys(table[column]))
         if values:

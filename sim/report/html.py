@@ -39,7 +39,7 @@ from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import SEMANTICS
 from sim.report import explain
 from sim.report.charts import CHARTS, chart_figures
-from sim.report.delivery_charts import at_point, sweep_columns
+from sim.report.delivery_charts import SYSTEM_KEYS, at_point, sweep_columns
 from sim.report.numbers import plain, seconds, spread, time_unit
 from sim.report.terminal import ARCHITECTURE_COLUMNS, DELIVERY_COLUMNS, Column
 from sim.study.calibrate import CALIBRATION_COLUMNS
@@ -217,11 +217,9 @@ def _read_calibration(held: Holdings) -> None:
             held.real_runs = read_csv(runs)
         except DamagedResults as exc:
             held.problems["real_runs.csv"] = exc.reason
-    for suffix in ("svg", "png"):
-        chart = held.path / "charts" / f"calibration.{suffix}"
-        if chart.is_file():
-            held.calibration_chart = (chart.name, _inline_file(chart, "calibration"))
-            break
+    chart = held.path / "charts" / "calibration.png"
+    if chart.is_file():
+        held.calibration_chart = (chart.name, _inline_file(chart, "calibration"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,11 +367,10 @@ def _nothing(values: tuple[float, float, float] | None) -> bool:
 def _point_words(summary: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The point the answer and the charts speak of, and a sentence saying which it is."""
     sweep = sweep_columns(summary)
-    point, _ = at_point(summary, sweep)
-    chosen = [c for c in sweep if c not in ("delivery.semantics", "delivery.pattern")]
-    if not chosen or point.empty:
+    point, where = at_point(summary, sweep)
+    if not where or point.empty:
         return point, ""
-    words = ", ".join(f"{c} = {point[c].iloc[0]}" for c in chosen)
+    words = where.removeprefix(" (at ").removesuffix(")")
     return point, (
         f"At {words} (the sweep's last value; the summary table and the sweep charts show "
         "every value):"
@@ -471,7 +468,7 @@ def _summary(held: Holdings) -> str:
     summary = held.tables["summary"]
     key = row_key(summary)
     keys = [*KEYS, *sweep_columns(summary), key]
-    shown = [k for k in keys if k not in ("delivery.semantics", "delivery.pattern")]
+    shown = [k for k in keys if k not in SYSTEM_KEYS]
     varying = [k for k in shown if summary[k].nunique() > 1]
     catalogue = ARCHITECTURE_COLUMNS if key == "approach" else DELIVERY_COLUMNS
     figures = set(summary["figure"])
@@ -577,7 +574,10 @@ def _every_figure(held: Holdings) -> str:
 
 
 def _cause_meaning(figure: str) -> str:
-    for registry, words in ((LOSS_CAUSES, "lost, because "), (DUP_CAUSES, "applied again after ")):
+    for registry, words in (
+        (LOSS_CAUSES, "lost, because "),
+        (DUP_CAUSES, "a duplicate caused by "),
+    ):
         for cause in registry:
             if cause.column == figure:
                 return words + cause.description
@@ -742,9 +742,7 @@ def _stories(held: Holdings, group: str | None, kind: str, registry: CauseRegist
             "example story per cause here (dsim explain tells them too).</p>"
         )
     summary = held.tables["summary"]
-    sweep = [
-        c for c in sweep_columns(summary) if c not in ("delivery.semantics", "delivery.pattern")
-    ]
+    sweep = [c for c in sweep_columns(summary) if c not in SYSTEM_KEYS]
     point, _ = at_point(summary, sweep)
     trace = held.trace
     for column in sweep:

@@ -20,12 +20,9 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from sim.report.delivery_charts import sweep_columns
+from sim.report.delivery_charts import SYSTEM_KEYS, sweep_columns
 from sim.report.numbers import TIME_UNITS, compact, time_unit
 from sim.study.files import KEYS, row_key
-
-REDUNDANT = ("delivery.semantics", "delivery.pattern")
-"""Swept keys that repeat the ``semantics`` and ``pattern`` columns."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +118,10 @@ def summary_table(summary: pd.DataFrame, replications: int, width: int = 100) ->
     """
     key = row_key(summary)
     keys = [*KEYS, *sweep_columns(summary), key]
-    varying = [k for k in keys if k not in REDUNDANT and summary[k].nunique() > 1]
-    fixed = [_named(k, summary[k].iloc[0]) for k in keys if k not in REDUNDANT and k not in varying]
+    varying = [k for k in keys if k not in SYSTEM_KEYS and summary[k].nunique() > 1]
+    fixed = [
+        _named(k, summary[k].iloc[0]) for k in keys if k not in SYSTEM_KEYS and k not in varying
+    ]
     figures = set(summary["figure"])
     catalogue = ARCHITECTURE_COLUMNS if key == "approach" else DELIVERY_COLUMNS
     rows = list(summary.groupby(keys, sort=False))
