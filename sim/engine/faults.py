@@ -16,7 +16,7 @@ import numpy as np
 
 from sim.engine.clock import Clock
 from sim.engine.streams import Sampler, generator, sampler
-from sim.scenario.schema import Exponential, Fault
+from sim.scenario.schema import Exponential, Fault, Scenario
 
 
 class Crashable:
@@ -87,8 +87,13 @@ class FaultInjector:
         apply: Callable[[float], None],
     ) -> None:
         end = start + length
-        self.windows.append(FaultWindow(target, kind, start, min(end, self.horizon), origin))
+        self.record(target, kind, start, end, origin)
         apply(end)
+
+    def record(self, target: str, kind: str, start: float, end: float, origin: str) -> None:
+        """Record a window (ending no later than the run), whoever opened it: this injector,
+        or the model itself (a consumer group's rebalance)."""
+        self.windows.append(FaultWindow(target, kind, start, min(end, self.horizon), origin))
 
     def scheduled(
         self, target: str, kind: str, at: float, duration: float, apply: Callable[[float], None]
@@ -123,6 +128,28 @@ class FaultInjector:
         elif fault.mtbf is not None and fault.mttr is not None:
             rng = generator(seed, f"fault:{k}:{fault.target}")
             self.random(fault.target, fault.kind, fault.mtbf, fault.mttr, rng, apply)
+
+    def inject_scenario(
+        self,
+        scenario: Scenario,
+        seed: int,
+        on_target: Callable[[str], Callable[[float], None]],
+        on_instance: Callable[[int, int], Callable[[float], None]],
+    ) -> None:
+        """Every window of replication ``seed`` of ``scenario``: its faults (opened by
+        ``on_target(target)``) and the random crashes of each consumer instance with a finite
+        ``mtbf`` (opened by ``on_instance(group, index)``), each from its own stream. The
+        simulation and the real harness both call this, so a real run and the replication of
+        its seed see the same windows."""
+        for k, fault in enumerate(scenario.faults):
+            self.inject(k, fault, seed, on_target(fault.target))
+        for g, c in enumerate(scenario.consumers):
+            if c.mtbf == float("inf"):
+                continue
+            for i in range(c.instances):
+                name = f"consumer:{c.name}:{i}"
+                rng = generator(seed, f"{name}:failures")
+                self.random(name, "crash", c.mtbf, c.mttr, rng, on_instance(g, i))
 
     def _random(
         self, target: str, kind: str, ttf: Sampler, ttr: Sampler, apply: Callable[[float], None]

@@ -199,15 +199,9 @@ class Simulation:
         return crash_window(members)
 
     def _inject_faults(self) -> None:
-        for k, fault in enumerate(self.scenario.faults):
-            self.faults.inject(k, fault, self.seed, self._apply(fault.target))
-        for c, members in zip(self.scenario.consumers, self.instances, strict=True):
-            if c.mtbf == float("inf"):
-                continue
-            for inst in members:
-                name = f"consumer:{c.name}:{inst.index}"
-                rng = self._rng(f"{name}:failures")
-                self.faults.random(name, "crash", c.mtbf, c.mttr, rng, inst.fail)
+        self.faults.inject_scenario(
+            self.scenario, self.seed, self._apply, lambda g, i: self.instances[g][i].fail
+        )
 
     def schedule_joins(self) -> None:
         """Every consumer instance joins at its group's ``join_at`` (if within the run)."""
@@ -288,17 +282,14 @@ class Simulation:
             }
             for g in groups
         }
-        return RunResult(rows, self.faults.windows + self._rebalances(), run, latencies)
+        self._record_rebalances()
+        return RunResult(rows, self.faults.windows, run, latencies)
 
-    def _rebalances(self) -> list[FaultWindow]:
+    def _record_rebalances(self) -> None:
         """Every reassignment of a group's partitions, as a fault window on the group."""
         names = [c.name for c in self.scenario.consumers]
-        return [
-            FaultWindow(
-                f"consumer:{names[g]}", "rebalance", start, min(end, self.horizon), "rebalance"
-            )
-            for g, start, end in self.pattern.rebalances
-        ]
+        for g, start, end in self.pattern.rebalances:
+            self.faults.record(f"consumer:{names[g]}", "rebalance", start, end, "rebalance")
 
     def _trace_outcomes(self, result: RunResult) -> None:
         """One OUTCOME event per eligible message and group: delivered, pending, lost or

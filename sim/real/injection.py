@@ -32,15 +32,7 @@ def fault_windows(scenario: Scenario, seed: int) -> list[FaultWindow]:
     def nothing(_: float) -> None:
         return None
 
-    for k, fault in enumerate(scenario.faults):
-        injector.inject(k, fault, seed, nothing)
-    for c in scenario.consumers:
-        if c.mtbf == float("inf"):
-            continue
-        for i in range(c.instances):
-            name = f"consumer:{c.name}:{i}"
-            rng = generator(seed, f"{name}:failures")
-            injector.random(name, "crash", c.mtbf, c.mttr, rng, nothing)
+    injector.inject_scenario(scenario, seed, lambda _: nothing, lambda _g, _i: nothing)
     clock.run(until=horizon)
     return sorted(injector.windows, key=lambda w: w.start)
 
