@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from sim.engine.faults import FaultWindow
 from sim.engine.figures import RunFacts, figures
 from sim.real.harness import Harness
 from sim.real.injection import Draws
@@ -28,11 +27,10 @@ from sim.scenario.schema import Scenario
 
 @dataclass
 class RealRun:
-    """What one real run produced: a row of figures per group, the windows it injected, and
-    its wall time (seconds; the run ends early once nothing is pending)."""
+    """What one real run produced: a row of figures per group and its wall time (seconds; the
+    run ends early once nothing is pending)."""
 
     rows: list[dict[str, Any]]
-    windows: list[FaultWindow]
     wall_time: float
     facts: RunFacts
     """What happened to every message (the figures were computed from it)."""
@@ -64,7 +62,7 @@ def real_run(scenario: Scenario, seed: int, server: Server) -> RealRun:
             facts = watch.facts(SEMANTICS[scenario.delivery.semantics].producer_retries)
         finally:
             watch.close()
-    return RealRun(figures(facts), draws.windows, wall, facts)
+    return RealRun(figures(facts), wall, facts)
 
 
 class WarmupFailed(RuntimeError):

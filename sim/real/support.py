@@ -79,7 +79,7 @@ def _changed(value: Any, default: Any, path: str) -> list[str]:
     backoff tables are compared whole)."""
     if value == default:
         return []
-    whole = path in ("delivery.backoff", "workload.spikes", "sweep")
+    whole = path in ("delivery.backoff", "workload.spikes")
     if isinstance(value, dict) and isinstance(default, dict) and "dist" not in value and not whole:
         out = []
         for key in value:
@@ -89,7 +89,8 @@ def _changed(value: Any, default: Any, path: str) -> list[str]:
 
 
 def refusals(scenario: Scenario, broker: str) -> list[tuple[str, str]]:
-    """(key path, why) of everything in ``scenario`` that ``broker`` cannot reproduce."""
+    """(key path, why) of everything in ``scenario`` (one point of a study: its sweep is
+    already expanded) that ``broker`` cannot reproduce."""
     problems: list[tuple[str, str]] = []
     if scenario.architecture is not None:
         return [("architecture", "dsim calibrate runs one broker, not an architecture")]
@@ -112,8 +113,6 @@ def refusals(scenario: Scenario, broker: str) -> list[tuple[str, str]]:
                 "calibrate an idempotent publish on NATS",
             )
         )
-    if scenario.sweep:
-        problems.append(("sweep", "calibrate one point of a sweep at a time: --set its keys"))
     dump = scenario.model_dump(mode="python")
     dump.pop("sweep")
     default = Scenario(name=scenario.name).model_dump(mode="python")

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.registry.figures import DELIVERY_FIGURES
+from sim.report.styles import axis_label, percent
 from sim.study.files import atomic_path
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def calibration_figure(table: pd.DataFrame) -> Figure:
     axes = fig.subplots(rows, COLUMNS, squeeze=False)
     for ax, name in zip(axes.flat, figures, strict=False):
         mine = table[table["figure"] == name]
-        scale = 100.0 if name in DELIVERY_FIGURES and DELIVERY_FIGURES[name].percent else 1.0
+        scale = 100.0 if percent(name) else 1.0
         for k, group in enumerate(groups):
             row = mine[mine["group"] == group].iloc[0]
             for side, (x, colour) in enumerate(((k - 0.15, "#333333"), (k + 0.15, "#1f77b4"))):
@@ -46,7 +46,7 @@ def calibration_figure(table: pd.DataFrame) -> Figure:
                 ax.errorbar([x], [mean], yerr=err, fmt="o", color=colour, capsize=3, label=label)
         agree = bool(mine["agree"].astype(bool).all())
         decided = str(mine["decided_by"].iloc[0])
-        title = DELIVERY_FIGURES[name].axis if name in DELIVERY_FIGURES else name
+        title = axis_label(name)
         verdict = "" if agree else ", disagrees"
         colour = "black" if agree else "#d62728"
         ax.set_title(f"{title}\n({decided}{verdict})", fontsize=8, color=colour)

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import math
-import platform
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +31,7 @@ from sim.real.support import refusals
 from sim.registry.semantics import SEMANTICS
 from sim.scenario.errors import Problem, ScenarioError
 from sim.scenario.schema import Scenario
-from sim.study.files import TOOL, packages, version, write_atomic
+from sim.study.files import SCENARIO_HEAD, TOOL, provenance, version, write_atomic
 from sim.study.stats import t_interval
 
 if TYPE_CHECKING:
@@ -393,8 +391,6 @@ def write_calibration(
 ) -> list[Path]:
     """``calibration.csv``, ``real_runs.csv``, ``runs.csv`` (the prediction's), the resolved
     ``scenario.toml`` and ``meta.json`` (with the broker and the measured latency) in ``out``."""
-    import sys
-
     meta: dict[str, Any] = {
         "tool": TOOL,
         "version": version(),
@@ -410,17 +406,13 @@ def write_calibration(
         "sweep": result.swept,
         "agreement_standard_errors": AGREEMENT,
         "wall_time_seconds": round(result.wall_time, 3),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command if command is not None else sys.argv,
-        "python": platform.python_version(),
-        "packages": packages(),
+        **provenance(command),
     }
-    head = "# The resolved scenario: every default filled in. Runs as it is.\n"
     files = {
         "calibration.csv": result.table.to_csv(index=False),
         "real_runs.csv": result.real_runs.to_csv(index=False),
         "predicted_runs.csv": result.predicted.to_csv(index=False),
-        "scenario.toml": head + result.scenario.to_toml(),
+        "scenario.toml": SCENARIO_HEAD + result.scenario.to_toml(),
         "meta.json": json.dumps(meta, indent=2) + "\n",
     }
     paths = []

@@ -46,12 +46,13 @@ def row_key(table: pd.DataFrame) -> str:
     return "approach" if "approach" in table.columns else "group"
 
 
-def version() -> str:
-    """The installed version of delivery-sim (``unknown`` when run from an uninstalled tree)."""
+def version(package: str = "delivery-sim", missing: str = "unknown") -> str:
+    """The installed version of ``package`` (of delivery-sim, ``unknown`` when run from an
+    uninstalled tree)."""
     try:
-        return metadata.version("delivery-sim")
+        return metadata.version(package)
     except metadata.PackageNotFoundError:
-        return "unknown"
+        return missing
 
 
 @contextmanager
@@ -111,8 +112,11 @@ def write_results(results: Results, out: Path, command: list[str] | None = None)
 
 def _scenario_text(results: Results) -> str:
     scenario = results.scenario.model_copy(update={"sweep": results.sweep})
-    head = "# The resolved scenario: every default filled in. Runs as it is.\n"
-    return head + scenario.to_toml()
+    return SCENARIO_HEAD + scenario.to_toml()
+
+
+SCENARIO_HEAD = "# The resolved scenario: every default filled in. Runs as it is.\n"
+"""The first line of every ``scenario.toml`` a command writes."""
 
 
 def _meta(results: Results, command: list[str] | None) -> dict[str, Any]:
@@ -131,10 +135,7 @@ def _meta(results: Results, command: list[str] | None) -> dict[str, Any]:
         "reused_runs": results.reused,
         "precision_reached": results.precise,
         "wall_time_seconds": round(results.wall_time, 3),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command if command is not None else sys.argv,
-        "python": platform.python_version(),
-        "packages": packages(),
+        **provenance(command),
     }
 
 
@@ -144,13 +145,18 @@ PACKAGES = ("simpy", "numpy", "pandas", "scipy", "matplotlib", "pydantic")
 
 def packages() -> dict[str, str]:
     """The installed version of each of :data:`PACKAGES`."""
-    found = {}
-    for name in PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
+    return {name: version(name, "not installed") for name in PACKAGES}
+
+
+def provenance(command: list[str] | None) -> dict[str, Any]:
+    """The end of every ``meta.json``: when, by which command, on which Python and
+    libraries."""
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command if command is not None else sys.argv,
+        "python": platform.python_version(),
+        "packages": packages(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
