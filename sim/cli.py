@@ -7,6 +7,7 @@ what was expected, and exits with code 2; never with a traceback.
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
 import threading
@@ -62,7 +63,10 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts say "[default: ...]": not markup
     help="delivery-sim: message delivery semantics under failure, simulated.",
 )
-out_console = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+out_console = Console(
+    soft_wrap=False, width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+)
+"""Standard output: the terminal's width, or ``COLUMNS`` when set; 160 into a pipe or file."""
 err_console = Console(stderr=True, soft_wrap=True)
 
 ScenarioArg = Annotated[
