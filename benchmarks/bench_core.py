@@ -31,7 +31,7 @@ from collections.abc import Callable, Generator
 import numpy as np
 import simpy
 
-import sim.engine.broker
+import sim.engine
 from sim import Simulation, validate
 
 RATE = 100.0
@@ -60,11 +60,6 @@ def reference_scenario(messages: int) -> dict:
             }
         ],
     }
-
-
-def engine() -> str:
-    """Which engine is measured: the pure-Python one, or the mypyc build (``DSIM_COMPILE=1``)."""
-    return "python" if sim.engine.broker.__file__.endswith(".py") else "mypyc"
 
 
 def run_delivery_sim(messages: int, seed: int) -> dict:
@@ -309,9 +304,9 @@ def main() -> None:
         )
     print("references: minimal = long-lived processes and callbacks (what a competent SimPy")
     print("user writes); naive = a process per message waiting on ack | timeout")
-    print(f"engine: {engine()}")
+    print(f"engine: {sim.engine.build()}")
     if args.json:
-        print(json.dumps({"benchmark": "core", "engine": engine(), "results": results}))
+        print(json.dumps({"benchmark": "core", "engine": sim.engine.build(), "results": results}))
     assert all(math.isfinite(r["ratio_to_minimal"]) for r in results)
 
 

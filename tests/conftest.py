@@ -1,18 +1,53 @@
-"""Shared helpers: tiny scenarios built from a dict of overrides; the hypothesis profile."""
+"""Shared helpers: tiny scenarios built from a dict of overrides; the hypothesis profile; and
+the choice of which ``sim`` the suite tests."""
 
 from __future__ import annotations
 
 import copy
 import math
 import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
 
-from sim import Scenario, simulate, validate
-from sim.registry.patterns import PATTERNS
-from sim.registry.semantics import SEMANTICS
+SOURCE = Path(__file__).resolve().parents[1]
+"""The source tree, which pytest (and ``python -m``) put first on ``sys.path``."""
+
+
+def _import_installed() -> None:
+    """The suite tests the installed package, not the source tree beside it: ``pip install .``
+    compiles the engine (setup.py), and the compiled engine is the one users run and the
+    benchmarks measure. Once ``sim`` is imported from where it is installed, every ``sim.*``
+    module comes from there. An editable install maps back to the sources; with nothing
+    installed, the source tree is what there is."""
+    saved = list(sys.path)
+    sys.path[:] = [p for p in saved if Path(p or ".").resolve() != SOURCE]
+    try:
+        import sim
+    except ImportError:
+        sys.path[:] = saved
+        import sim
+    sys.path[:] = saved
+    assert sim.__file__  # imported, from wherever it was found first
+
+
+_import_installed()
+
+from sim import Scenario, simulate, validate  # noqa: E402
+from sim.engine import build  # noqa: E402
+from sim.registry.patterns import PATTERNS  # noqa: E402
+from sim.registry.semantics import SEMANTICS  # noqa: E402
+
+
+def pytest_report_header() -> str:
+    """Which package and which engine build the tests run on, at the top of every run."""
+    import sim
+
+    return f"delivery-sim: {Path(sim.__file__).parent}, engine {build()}"
+
 
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("search", derandomize=False)

@@ -24,6 +24,9 @@ from sim.scenario.schema import ConsumerGroup
 
 
 class ConsumerInstance(Crashable):
+    """One instance of a consumer group: a station that receives copies, processes them one at
+    a time and acknowledges or commits; it can crash, and restarts where its group left off."""
+
     def __init__(
         self,
         g: int,

@@ -77,6 +77,7 @@ class GroupFacts:
 
     @cached_property
     def delivered(self) -> np.ndarray:
+        """Eligible and applied at least once."""
         return self.eligible & (self.effects > 0)
 
     @cached_property
@@ -95,10 +96,12 @@ class GroupFacts:
 
     @cached_property
     def pending(self) -> np.ndarray:
+        """Eligible, not applied yet, and still alive somewhere (it may yet be delivered)."""
         return self.eligible & ~self.delivered & ~self.dead_lettered & self.alive
 
     @cached_property
     def lost(self) -> np.ndarray:
+        """Eligible, never applied, and no copy left anywhere."""
         return self.eligible & ~self.delivered & ~self.dead_lettered & ~self.alive
 
 

@@ -9,6 +9,9 @@ from sim.registry.base import Registry, Style
 
 @dataclass(frozen=True)
 class Approach:
+    """One way to tell services about a change, as the architecture comparison names and
+    draws it."""
+
     name: str
     description: str
     style: Style

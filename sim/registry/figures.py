@@ -17,6 +17,8 @@ LATENCY_PERCENTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p999": 0.999}
 
 @dataclass(frozen=True)
 class Figure:
+    """One figure a run reports: its name in the tables, what it means and its unit."""
+
     name: str
     description: str
     unit: str

@@ -13,6 +13,8 @@ from sim.registry.base import Registry, Style
 
 @dataclass(frozen=True)
 class Pattern:
+    """One delivery pattern, as scenarios, tables and charts name it."""
+
     name: str
     description: str
     style: Style

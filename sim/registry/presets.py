@@ -18,6 +18,8 @@ from sim.registry.base import Registry
 
 @dataclass(frozen=True)
 class Preset:
+    """A real broker's documented defaults, filled in under what a scenario sets itself."""
+
     name: str
     description: str
     values: dict[str, dict[str, Any]]

@@ -13,6 +13,9 @@ from sim.registry.base import Registry, Style
 
 @dataclass(frozen=True)
 class Semantics:
+    """One delivery semantics: its name and style, and the mechanisms the engine switches on
+    for it."""
+
     name: str
     description: str
     style: Style

@@ -215,6 +215,8 @@ def mean_of(dist: Distribution) -> float:
 
 
 class Spike(_Model):
+    """A burst of load: a higher rate per producer for a while."""
+
     at: Seconds
     """When the spike starts, seconds."""
     duration: Seconds
@@ -224,6 +226,8 @@ class Spike(_Model):
 
 
 class Workload(_Model):
+    """The producers and the messages they create."""
+
     producers: Annotated[int, Field(ge=1, le=10_000)] = 1
     """Producers, each creating messages at ``rate`` with its own sequence numbers."""
     arrival: Literal["poisson", "constant"] = "poisson"
@@ -259,6 +263,8 @@ class Workload(_Model):
 
 
 class Backoff(_Model):
+    """How long a producer waits before each retry."""
+
     kind: Literal["constant", "exponential"] = "exponential"
     """``exponential`` (retry ``k`` waits ``min(cap, base * multiplier^(k-1))``) or ``constant``
     (``base`` each time)."""
@@ -273,6 +279,8 @@ class Backoff(_Model):
 
 
 class Delivery(_Model):
+    """The delivery semantics and pattern, and the broker mechanisms they rely on."""
+
     preset: PresetName | None = None
     """A real broker's documented defaults and mechanisms, under what the scenario sets."""
     semantics: SemanticsName = "at-least-once"
@@ -358,6 +366,8 @@ class BrokerSettings(_Model):
 
 
 class LinkSettings(_Model):
+    """One link's own latency, loss and duplication, over the network's defaults."""
+
     latency: Distribution | None = None
     """This link's latency; unset, the network's."""
     loss: Probability | None = None
@@ -370,12 +380,16 @@ LINKS = ("publish", "publish_ack", "deliver", "consume_ack")
 
 
 class ResolvedLink(_Model):
+    """A link with the network's defaults filled in: what the engine simulates."""
+
     latency: Distribution
     loss: Probability
     duplication: Probability
 
 
 class Network(_Model):
+    """The links between producer, broker and consumers, and their defaults."""
+
     latency: Distribution = Constant(value=0.002)
     """The default latency of every link."""
     loss: Probability = 0.0
@@ -407,6 +421,8 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 class ConsumerGroup(_Model):
+    """One downstream service: a group of instances that together apply every message once."""
+
     name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)] = "consumer"
     """The group's name (one downstream service), as results and ``--set consumers.<name>...`` name
     it."""
@@ -453,6 +469,9 @@ class ConsumerGroup(_Model):
 
 
 class Fault(_Model):
+    """A fault window: what fails (a crash or a partition), at a time or at random (mtbf,
+    mttr), and for how long."""
+
     target: str
     """What fails: ``broker``, ``producer``, ``producer:<n>``, ``consumer:<group>`` (every
     instance), ``consumer:<group>:<n>``, ``link:<name>`` or ``service:<name>`` (architecture
@@ -531,6 +550,8 @@ class Architecture(_Model):
 
 
 class Scenario(_Model):
+    """A whole scenario: workload, delivery, broker, network, consumers and faults."""
+
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
     """The data this scenario was validated from (overrides start from it)."""
 

@@ -17,6 +17,9 @@ Job = tuple[Any, tuple[Any, ...]]
 
 
 class Executor(Protocol):
+    """Where replications run: every executor takes the same jobs and yields the same
+    results, in the order they finish."""
+
     name: str
     workers: int
 

@@ -25,6 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.engine import build
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -155,6 +157,7 @@ def provenance(command: list[str] | None) -> dict[str, Any]:
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,
         "python": platform.python_version(),
+        "engine": build(),
         "packages": packages(),
     }
 

@@ -30,6 +30,9 @@ class _PushSession:
 
 
 class PubSub(Storage):
+    """Pub/sub: each group's subscription holds its own copy of every message, delivered on
+    prefetch, acked one by one, redelivered after the ack wait, deleted once consumed."""
+
     deletes_consumed = True
 
     def _setup(self, scenario: Scenario) -> None:

@@ -63,6 +63,9 @@ class _StreamSession:
 
 
 class Streaming(Storage):
+    """Event streaming: a partitioned, replayable log that every group reads at its own
+    committed offset; a crash or a rebalance replays from the last commit."""
+
     def _setup(self, scenario: Scenario) -> None:
         self.partitions = scenario.partitions
         self.poll_interval = scenario.delivery.poll_interval
