@@ -28,6 +28,7 @@ from setuptools import setup
 HOT = [
     "sim/engine/architectures.py",
     "sim/engine/broker.py",
+    "sim/engine/clock.py",
     "sim/engine/consumer.py",
     "sim/engine/faults.py",
     "sim/engine/ledger.py",
@@ -36,9 +37,11 @@ HOT = [
     "sim/engine/patterns/storage.py",
     "sim/engine/patterns/streaming.py",
     "sim/engine/producer.py",
+    "sim/engine/streams.py",
 ]
-"""The modules every simulated message passes through (see docs/performance.md), and those
-whose classes derive from theirs (an interpreted class cannot derive from a compiled one)."""
+"""The modules every simulated message passes through (docs/performance.md): the clock's run
+loop, the random streams, the components; and those whose classes derive from theirs (an
+interpreted class cannot derive from a compiled one)."""
 
 
 BUILDING = {"bdist_wheel", "build", "build_ext", "install"}

@@ -9,17 +9,21 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sim.engine.clock import Clock
 from sim.engine.faults import Crashable
 from sim.engine.ledger import RESTARTED, Ledger
 from sim.engine.network import Link
-from sim.engine.shapes import Answer, Attempt, Pattern, PublishAck, Recorder
+from sim.engine.shapes import Answer, Attempt, PublishAck, Recorder
 from sim.engine.streams import Sampler
 from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause, DupCause
 from sim.registry.semantics import Semantics
 from sim.scenario.schema import BrokerSettings, Delivery
+
+if TYPE_CHECKING:
+    from sim.engine.patterns.storage import Storage
 
 
 class Broker(Crashable):
@@ -48,7 +52,9 @@ class Broker(Crashable):
         self._ack_handlers = ack_handlers
         """Per producer, where its publish acks arrive."""
         producers = len(ack_handlers)
-        self.pattern: Pattern
+        self.pattern: Storage
+        """Typed by its concrete class rather than the Protocol of shapes.py (which documents the
+        contract): compiled, its methods and attributes are then reached natively."""
         self.queue: deque[Attempt] = deque()
         self.in_service: list[Attempt] = []
         self._epoch = 0

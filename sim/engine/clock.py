@@ -16,9 +16,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-
-class Runaway(RuntimeError):
-    """A run that cannot end: simulated time stopped advancing."""
+from sim.engine.runaway import Runaway as Runaway  # raised here, caught as clock.Runaway
 
 
 class Clock:
@@ -62,7 +60,8 @@ class Clock:
         run whose work grows without end, such as a storm of retries, would take hours).
         """
         env = self.env
-        queue, step = env._queue, env.step
+        queue: list[Any] = self._queue  # SimPy's events and model events (typed: compiled)
+        step = env.step
         still = 0  # events processed without the clock moving
         done = 0  # events processed, counted by chunks
         while queue and queue[0][0] < until:
