@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
@@ -40,6 +38,7 @@ from sim.study.files import (
 
 if TYPE_CHECKING:  # the commands import what they need, so that the CLI starts fast
     import pandas as pd
+    from rich.table import Table
 
     from sim.scenario.schema import Scenario
 
@@ -134,6 +133,8 @@ def _load(path: Path, overrides: list[str] | None) -> Scenario:
 def list_command() -> None:
     """List the shipped scenarios: name, file and the question each answers. Run one with
     dsim run NAME."""
+    from rich.table import Table
+
     shipped = shipped_scenarios()
     table = Table(
         title=f"{len(shipped)} shipped scenarios in {shipped_folder()}/ (dsim run NAME)",
@@ -463,6 +464,8 @@ def calibrate_command(
 
 def _calibration_table(table: pd.DataFrame, swept: list[str]) -> Table:
     """The calibration as a terminal table, a verdict per figure (and point of a sweep)."""
+    from rich.table import Table
+
     from sim.report.numbers import plain
 
     shown = Table(title="observed on the real broker beside predicted", title_justify="left")
@@ -726,6 +729,8 @@ def _representatives(trace: pd.DataFrame, kind: str, directory: Path) -> None:
     if table.empty:
         out_console.print(f"no {noun} in this trace", highlight=False, markup=False)
         return
+    from rich.table import Table
+
     shown = Table(title=f"{noun} by cause (replication 0 of each point)", title_justify="left")
     for column in table.columns:
         shown.add_column(column, justify="right" if column in ("count", "example") else "left")
@@ -802,6 +807,14 @@ def _progress(name: str, quiet: bool) -> Iterator[Callable[[int, int], None] | N
         yield None
         return
     if err_console.is_terminal:
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         columns = (
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
