@@ -6,6 +6,8 @@ what was expected, and exits with code 2; never with a traceback.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import math
 import os
 import re
@@ -844,8 +846,18 @@ def _progress(name: str, quiet: bool) -> Iterator[Callable[[int, int], None] | N
 
 
 def main() -> None:
-    """The ``dsim`` console script."""
-    app()
+    """The ``dsim`` console script.
+
+    Once the command is done every object is frozen out of the garbage collector's reach
+    (the first thing at exit): the collections the interpreter makes as it tears the modules
+    down would otherwise walk everything pandas and matplotlib built, a third of a second after
+    a study, only to free memory the process gives back anyway. Files are still closed and
+    flushed, and the other exit handlers still run.
+    """
+    try:
+        app()
+    finally:
+        atexit.register(gc.freeze)  # registered last, so run first
 
 
 if __name__ == "__main__":
