@@ -128,9 +128,9 @@ def draw_all(
     """Draw every chart of a study into ``out`` (after clearing the charts an earlier drawing
     left there: a sweep chart of a key no longer swept must not linger); ``tables``:
     ``summary``, ``runs``, ``latency``, ``timeline``, ``faults`` as the result files hold
-    them. With ``jobs`` above 1 the charts are drawn in that many processes at once (the
-    files are the same), and ``meanwhile()`` (say, writing the result files) runs while they
-    are drawn; serially it runs first."""
+    them. With ``jobs`` above 1 the charts are drawn in that many processes at once, the
+    longest first (the files are the same), and ``meanwhile()`` (say, writing the result
+    files) runs while they are drawn; serially it runs first."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob(f"*.{fmt}"):
         old.unlink()
@@ -139,8 +139,9 @@ def draw_all(
     work = [(tables, view, chart, path, fmt) for chart, path in zip(charts, paths, strict=True)]
     if jobs > 1 and len(work) > 1:
         context = multiprocessing.get_context("fork")
+        longest_first = sorted(work, key=lambda args: -CHARTS[args[2].kind].effort)
         with ProcessPoolExecutor(min(jobs, len(work)), mp_context=context) as pool:
-            drawing = [pool.submit(_save, *args) for args in work]
+            drawing = [pool.submit(_save, *args) for args in longest_first]
             if meanwhile is not None:
                 meanwhile()
             for future in drawing:
@@ -367,6 +368,10 @@ class Chart:
     """What to read in it, in one line (the report's caption)."""
     draw: Callable[..., Figure]
     """Draws it: ``draw(tables, view, *arguments) -> Figure``."""
+    effort: float = 1.0
+    """How long it takes to draw, relative to the others (measured once on delivery studies;
+    1 for those not measured): parallel workers are handed the longest first, so that no long
+    chart is left to draw alone at the end."""
 
 
 CHARTS: Registry[Chart] = Registry(
@@ -391,6 +396,7 @@ CHARTS: Registry[Chart] = Registry(
             "is its median and the triangle its p99; a curve that reaches the top late has a "
             "tail of retries or redeliveries.",
             _latency,
+            effort=2.0,
         ),
         Chart(
             "sweep",
@@ -401,6 +407,7 @@ CHARTS: Registry[Chart] = Registry(
             "failure; where two bands overlap, the difference between those lines is within "
             "the noise.",
             _sweep,
+            effort=2.0,
         ),
         Chart(
             "timeline",
@@ -411,6 +418,7 @@ CHARTS: Registry[Chart] = Registry(
             "and drain after, and where the cumulative losses (red) and duplicates (blue) step "
             "up.",
             _timeline,
+            effort=3.0,
         ),
         Chart(
             "causes",

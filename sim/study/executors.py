@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any, Protocol
 
 Job = tuple[Any, tuple[Any, ...]]
@@ -71,6 +71,8 @@ class LocalPool(Executor):
     name = "processes"
 
     def __init__(self, workers: int):
+        from concurrent.futures import ProcessPoolExecutor  # multiprocessing: only when used
+
         self.workers = workers
         self._pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_interrupts)
 

@@ -16,12 +16,10 @@ import io
 import json
 import os
 import platform
-import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +49,8 @@ def row_key(table: pd.DataFrame) -> str:
 def version(package: str = "delivery-sim", missing: str = "unknown") -> str:
     """The installed version of ``package`` (of delivery-sim, ``unknown`` when run from an
     uninstalled tree)."""
+    from importlib import metadata  # not at import: it costs the command line's start
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -67,7 +67,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             break
