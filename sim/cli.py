@@ -288,7 +288,7 @@ def run_command(
             raise _error(
                 f"no consumer group {group!r} in {scenario} (groups: {', '.join(names)})", 2
             )
-    from sim.engine.clock import Runaway
+    from sim.engine.runaway import Runaway
     from sim.scenario.paths import parse_sweep
     from sim.study.journal import StudyMismatch
     from sim.study.runner import sweep as run_study

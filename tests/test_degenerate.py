@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from sim import Simulation, simulate, validate
 from sim.cli import app
-from sim.engine.clock import Runaway
+from sim.engine.runaway import Runaway
 from sim.registry.semantics import SEMANTICS as REGISTRY
 from sim.scenario.limits import event_budget
 from tests.conftest import ALL_PATTERNS, ALL_SEMANTICS, RETRYING, check_invariants, const, merge

@@ -53,8 +53,8 @@ class Broker(Crashable):
         """Per producer, where its publish acks arrive."""
         producers = len(ack_handlers)
         self.pattern: Storage
-        """Typed by its concrete class rather than the Protocol of shapes.py (which documents the
-        contract): compiled, its methods and attributes are then reached natively."""
+        """The delivery pattern that keeps the stored copies (set by the simulation); held by its
+        class, not by the Pattern Protocol, for the reason shapes.py gives."""
         self.queue: deque[Attempt] = deque()
         self.in_service: list[Attempt] = []
         self._epoch = 0

@@ -16,7 +16,7 @@ from typing import Any
 import simpy
 from simpy.events import NORMAL
 
-from sim.engine.runaway import Runaway as Runaway  # raised here, caught as clock.Runaway
+from sim.engine.runaway import Runaway
 
 
 class Clock:

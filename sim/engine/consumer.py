@@ -66,8 +66,7 @@ class ConsumerInstance(Crashable):
         self._poisoned = ledger.poisoned
         """Messages whose processing always fails (empty unless ``workload.poison``)."""
         self.pattern: Storage
-        """Typed by its concrete class rather than the Protocol of shapes.py (which documents the
-        contract): compiled, its methods and attributes are then reached natively."""
+        """The delivery pattern this instance's session belongs to (set by the simulation)."""
         self.session: Any = None
         """This instance's session with the broker, owned by the pattern."""
         self.buffer: deque[Copy] = deque()

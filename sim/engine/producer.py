@@ -94,8 +94,7 @@ class Producer(Crashable):
         self.ledger = ledger
         self.link = link
         self.broker: Broker
-        """Typed by its concrete class rather than the Protocol of shapes.py (which documents the
-        contract): compiled, its methods and attributes are then reached natively."""
+        """Where publishes arrive (set by the simulation once the broker exists)."""
         self._jitter = jitter
         self._poison = poison
         """Draws whether a message is poison (None: ``workload.poison`` is 0)."""

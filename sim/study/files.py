@@ -151,8 +151,8 @@ def packages() -> dict[str, str]:
 
 
 def provenance(command: list[str] | None) -> dict[str, Any]:
-    """The end of every ``meta.json``: when, by which command, on which Python and
-    libraries."""
+    """The end of every ``meta.json``: when, by which command, on which Python, engine build
+    and libraries."""
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command if command is not None else sys.argv,

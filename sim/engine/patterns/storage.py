@@ -70,8 +70,7 @@ class Storage(Pattern):
         self.dead_letter = scenario.delivery.dead_letter
         self.rebalances: list[tuple[int, float, float]] = []
         self.broker: Broker
-        """Typed by its concrete class rather than the Protocol of shapes.py (which documents the
-        contract): compiled, its methods and attributes are then reached natively."""
+        """The broker whose storage this is (set by the simulation once both exist)."""
         self.unconsumed = 0
         self._redeliveries = [0] * len(self.groups)
         self._retention_armed: set[int] = set()
