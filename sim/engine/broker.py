@@ -9,21 +9,17 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sim.engine.clock import Clock
 from sim.engine.faults import Crashable
 from sim.engine.ledger import RESTARTED, Ledger
 from sim.engine.network import Link
-from sim.engine.shapes import Answer, Attempt, PublishAck, Recorder
+from sim.engine.shapes import Answer, Attempt, Pattern, PublishAck, Recorder
 from sim.engine.streams import Sampler
 from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause, DupCause
 from sim.registry.semantics import Semantics
 from sim.scenario.schema import BrokerSettings, Delivery
-
-if TYPE_CHECKING:
-    from sim.engine.patterns.storage import Storage
 
 
 class Broker(Crashable):
@@ -52,9 +48,7 @@ class Broker(Crashable):
         self._ack_handlers = ack_handlers
         """Per producer, where its publish acks arrive."""
         producers = len(ack_handlers)
-        self.pattern: Storage
-        """The delivery pattern that keeps the stored copies (set by the simulation); held by its
-        class, not by the Pattern Protocol, for the reason shapes.py gives."""
+        self.pattern: Pattern
         self.queue: deque[Attempt] = deque()
         self.in_service: list[Attempt] = []
         self._epoch = 0

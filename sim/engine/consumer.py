@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.engine.clock import Clock
 from sim.engine.faults import Crashable
 from sim.engine.ledger import Ledger
-from sim.engine.shapes import Copy, Recorder
+from sim.engine.shapes import Copy, Pattern, Recorder
 from sim.engine.streams import Sampler
 from sim.engine.trace import Event
 from sim.registry.causes import Cause
 from sim.registry.semantics import Semantics
 from sim.scenario.schema import ConsumerGroup
-
-if TYPE_CHECKING:
-    from sim.engine.patterns.storage import Storage
 
 
 class ConsumerInstance(Crashable):
@@ -47,9 +44,7 @@ class ConsumerInstance(Crashable):
         self.trace: Recorder | None = None  # an instance attribute: read fastest
         self.trace_id = 0
         self.g = g
-        """Its consumer group's index."""
         self.index = index
-        """Its index within the group."""
         self.clock = clock
         self.semantics = semantics
         self.atomic_dedup = atomic_dedup
@@ -65,12 +60,10 @@ class ConsumerInstance(Crashable):
         self._dedup_time = settings.dedup_time if semantics.consumer_dedup else 0.0
         self._poisoned = ledger.poisoned
         """Messages whose processing always fails (empty unless ``workload.poison``)."""
-        self.pattern: Storage
-        """The delivery pattern this instance's session belongs to (set by the simulation)."""
+        self.pattern: Pattern
         self.session: Any = None
         """This instance's session with the broker, owned by the pattern."""
         self.buffer: deque[Copy] = deque()
-        """Copies received and not yet processed."""
         self.current: Copy | None = None
         self.epoch = 0
         """Incremented by every crash, so that work from before a crash is recognised."""

@@ -14,21 +14,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from sim.engine.clock import Clock
 from sim.engine.faults import Crashable
 from sim.engine.ledger import RESENT, RESTARTED, Ledger
 from sim.engine.network import Link
-from sim.engine.shapes import Answer, PublishAck, Recorder, RetryReason
+from sim.engine.shapes import Answer, BrokerSide, PublishAck, Recorder, RetryReason
 from sim.engine.streams import Sampler
 from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause
 from sim.registry.semantics import Semantics
 from sim.scenario.schema import Backoff, Delivery, Workload
-
-if TYPE_CHECKING:
-    from sim.engine.broker import Broker
 
 
 def arrival_times(
@@ -93,8 +89,7 @@ class Producer(Crashable):
         self.semantics = semantics
         self.ledger = ledger
         self.link = link
-        self.broker: Broker
-        """Where publishes arrive (set by the simulation once the broker exists)."""
+        self.broker: BrokerSide
         self._jitter = jitter
         self._poison = poison
         """Draws whether a message is poison (None: ``workload.poison`` is 0)."""

@@ -1,26 +1,20 @@
 """What travels between the components, and what each component offers the others.
 
-The producer, the broker, the delivery patterns and the consumer instances hold one another by
-their concrete classes, imported for typing only (no component imports another at run time):
-compiled by mypyc (setup.py), a call from one to another is then a native call, where a
-Protocol-typed one would go through Python's attribute lookup. The :class:`Pattern` Protocol
-documents, method by method, what a delivery pattern offers the broker, the consumers and the
-simulation (:mod:`sim.engine.simulation`), which builds the components and wires them together.
+The producer, the broker, the delivery patterns and the consumer instances only know one
+another through the Protocols here, so none imports another to type its arguments; the
+simulation (:mod:`sim.engine.simulation`) builds the concrete ones and wires them together.
 Messages on the wire are plain tuples (cheaper than objects on the hot path); their fields
 are named here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sim.registry.causes import DupCause
-
-if TYPE_CHECKING:
-    from sim.engine.broker import Broker
-    from sim.engine.consumer import ConsumerInstance
 
 Recorder = Callable[..., None]
 """Records one event of the trace (:meth:`sim.engine.trace.Tracer.record`)."""
@@ -64,6 +58,39 @@ class RetryReason(IntEnum):
     """A negative ack (the broker was full)."""
 
 
+class BrokerSide(Protocol):
+    """The broker as producers and patterns see it."""
+
+    up: bool
+
+    def on_publish_arrives(self, attempt: Attempt) -> None:
+        """A publish attempt arrived from the ``publish`` link."""
+        ...
+
+
+class ConsumerSide(Protocol):
+    """A consumer instance as a delivery pattern sees it."""
+
+    g: int
+    """Its consumer group's index."""
+    index: int
+    """Its index within the group."""
+    up: bool
+    epoch: int
+    """Incremented by every crash: work sent before a crash is recognised by it."""
+    session: Any
+    """The instance's session with the broker; the pattern owns it (:meth:`Pattern.attach`)."""
+    buffer: deque[Copy]
+    """Copies received and not yet processed."""
+    crashed_after: Any
+    """The token of the copy just applied when it crashed (else None)."""
+    trace_id: int
+
+    def accept(self, copies: Iterable[Copy]) -> None:
+        """Copies arrive from the broker; they wait their turn in FIFO order."""
+        ...
+
+
 class Pattern(Protocol):
     """A delivery pattern (SPEC section 1): how the broker keeps stored copies and how each
     consumer instance's session with it fetches or is pushed copies and acks them.
@@ -75,7 +102,7 @@ class Pattern(Protocol):
     unconsumed: int
     """Stored copies some group has yet to consume; the broker refuses a publish once this
     reaches ``capacity``."""
-    broker: Broker
+    broker: BrokerSide
     """The broker whose storage this is (set by the simulation once both exist)."""
     trace: Recorder | None
     trace_id: int
@@ -84,12 +111,12 @@ class Pattern(Protocol):
 
     # --- set-up, by the simulation ---------------------------------------------------------
 
-    def attach(self, instance: ConsumerInstance) -> None:
+    def attach(self, instance: ConsumerSide) -> None:
         """Once per consumer instance, before the run: give it a session
         (``instance.session``) and what it reads (partitions, a share of pushes)."""
         ...
 
-    def join(self, instance: ConsumerInstance) -> None:
+    def join(self, instance: ConsumerSide) -> None:
         """At its group's ``join_at``: the instance starts receiving copies."""
         ...
 
@@ -121,32 +148,32 @@ class Pattern(Protocol):
         ``retry_new_id``)."""
         ...
 
-    def provenance(self, instance: ConsumerInstance, token: Any) -> tuple[int, DupCause]:
+    def provenance(self, instance: ConsumerSide, token: Any) -> tuple[int, DupCause]:
         """About to apply copy ``token``: which stored copy of its message it is (1, 2, ...)
         and, if this stored copy reached the group before, why it came back."""
         ...
 
-    def processed(self, instance: ConsumerInstance, m: int, token: Any) -> None:
+    def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
         """The instance applied (or skipped) message ``m``'s copy ``token``: ack or commit it
         as the semantics says (unless it acked on receipt)."""
         ...
 
-    def give_back(self, instance: ConsumerInstance, m: int, token: Any) -> None:
+    def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:
         """The instance could not process message ``m``'s copy ``token`` (a poison message)
         and gives it back unacked: pub/sub negative-acks it (redelivered at once), streaming
         reads the record again (it cannot commit past it)."""
         ...
 
-    def want_more(self, instance: ConsumerInstance) -> None:
+    def want_more(self, instance: ConsumerSide) -> None:
         """The instance has room for more copies: fetch (a pull pattern) or nothing (push)."""
         ...
 
-    def instance_down(self, instance: ConsumerInstance) -> None:
+    def instance_down(self, instance: ConsumerSide) -> None:
         """The instance crashed, after dropping what it held: end what its session had in
         flight (the copies it held come back by the pattern's own rules)."""
         ...
 
-    def instance_up(self, instance: ConsumerInstance) -> None:
+    def instance_up(self, instance: ConsumerSide) -> None:
         """The instance restarted: resume its session (from the group's last commit)."""
         ...
 

@@ -8,8 +8,7 @@ process what they are given and report it processed.
 
 One module per pattern (:mod:`~sim.engine.patterns.streaming`,
 :mod:`~sim.engine.patterns.pubsub`); the pattern registry names the class of each, so a new
-pattern is one new module here, a class deriving from
-:class:`~sim.engine.patterns.storage.Storage`, and one entry in :mod:`sim.registry.patterns`.
+pattern is one new module here and one entry in :mod:`sim.registry.patterns`.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 from sim.engine.clock import Clock
 from sim.engine.ledger import Ledger
 from sim.engine.network import Link
-from sim.engine.patterns.storage import Storage
+from sim.engine.shapes import Pattern
 from sim.registry.base import load
 from sim.registry.patterns import PATTERNS
 from sim.registry.semantics import Semantics
@@ -31,12 +30,8 @@ def make_pattern(
     ledger: Ledger,
     deliver: list[Link],
     commit: list[Link],
-) -> Storage:
-    """The scenario's delivery pattern, built from the class its registry entry names: a
-    :class:`Storage`, which implements the Pattern Protocol's broker side, and which the
-    broker and consumers hold by that class (compiled, they call it natively)."""
-    entry = PATTERNS[scenario.delivery.pattern]
-    pattern = load(entry.implementation)(clock, scenario, semantics, ledger, deliver, commit)
-    if not isinstance(pattern, Storage):
-        raise TypeError(f"{entry.implementation} is not a Storage (sim.engine.patterns.storage)")
+) -> Pattern:
+    """The scenario's delivery pattern, built from the class its registry entry names."""
+    kind = load(PATTERNS[scenario.delivery.pattern].implementation)
+    pattern: Pattern = kind(clock, scenario, semantics, ledger, deliver, commit)
     return pattern

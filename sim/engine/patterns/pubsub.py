@@ -9,15 +9,13 @@ message once every subscription acked it.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.engine.patterns.storage import Log, Storage
+from sim.engine.shapes import ConsumerSide
 from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause, DupCause
 from sim.scenario.schema import Scenario
-
-if TYPE_CHECKING:
-    from sim.engine.consumer import ConsumerInstance
 
 _NOT_FOR_GROUP, _READY, _OUT, _DONE = 0, 1, 2, 3
 
@@ -25,7 +23,7 @@ _NOT_FOR_GROUP, _READY, _OUT, _DONE = 0, 1, 2, 3
 class _PushSession:
     __slots__ = ("credit", "instance", "joined")
 
-    def __init__(self, instance: ConsumerInstance, prefetch: int):
+    def __init__(self, instance: ConsumerSide, prefetch: int):
         self.instance = instance
         self.credit = prefetch
         self.joined = False
@@ -68,7 +66,7 @@ class PubSub(Storage):
     def publish_attempt(self, token: Any) -> int:
         return self.log.attempts[token[0]]
 
-    def provenance(self, instance: ConsumerInstance, token: Any) -> tuple[int, DupCause]:
+    def provenance(self, instance: ConsumerSide, token: Any) -> tuple[int, DupCause]:
         """A pushed copy carries its entry and why it was pushed again (if it was)."""
         e, why = token
         return self.log.copies[e], why
@@ -77,7 +75,7 @@ class PubSub(Storage):
         """Copies the subscription holds that its consumers have not acked yet."""
         return self._held[g]
 
-    def attach(self, instance: ConsumerInstance) -> None:
+    def attach(self, instance: ConsumerSide) -> None:
         session = _PushSession(instance, self.prefetch)
         instance.session = session
         self.sessions[instance.g].append(session)
@@ -300,11 +298,11 @@ class PubSub(Storage):
 
     # --- consumer side -----------------------------------------------------------------------
 
-    def join(self, instance: ConsumerInstance) -> None:
+    def join(self, instance: ConsumerSide) -> None:
         instance.session.joined = True
         self._push(instance.g)
 
-    def want_more(self, instance: ConsumerInstance) -> None:
+    def want_more(self, instance: ConsumerSide) -> None:
         pass  # push-based: credit comes back with acks
 
     def _on_copy(self, payload: tuple[_PushSession, int, int, DupCause]) -> None:
@@ -321,11 +319,11 @@ class PubSub(Storage):
             self.trace(Event.RECEIVED, m, inst.g, inst.trace_id, e, why)
         inst.accept(((m, (e, why)),))
 
-    def processed(self, instance: ConsumerInstance, m: int, token: Any) -> None:
+    def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
             self._ack(instance.session, token[0])
 
-    def give_back(self, instance: ConsumerInstance, m: int, token: Any) -> None:
+    def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:
         """A negative ack on the ``consume_ack`` link: the broker redelivers the copy at once
         (if the nack is lost, once its ack deadline passes)."""
         e, g = token[0], instance.g
@@ -356,10 +354,10 @@ class PubSub(Storage):
             if not arrived:
                 self.trace(Event.LOST, m, g, where, e, Wire.CONSUME_ACK)
 
-    def instance_down(self, instance: ConsumerInstance) -> None:
+    def instance_down(self, instance: ConsumerSide) -> None:
         """Its unacked copies are redelivered when their deadlines pass."""
         if instance.crashed_after is not None:
             self._crashed_after[instance.g].add(instance.crashed_after[0])
 
-    def instance_up(self, instance: ConsumerInstance) -> None:
+    def instance_up(self, instance: ConsumerSide) -> None:
         self._push(instance.g)

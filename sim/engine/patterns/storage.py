@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import TYPE_CHECKING
 
 from sim.engine.clock import Clock
 from sim.engine.ledger import Ledger
 from sim.engine.network import Link
-from sim.engine.shapes import Pattern, Recorder
+from sim.engine.shapes import BrokerSide, Pattern, Recorder
 from sim.engine.trace import Event
 from sim.registry.causes import Cause
 from sim.registry.semantics import Semantics
 from sim.scenario.schema import ConsumerGroup, Scenario
-
-if TYPE_CHECKING:
-    from sim.engine.broker import Broker
 
 
 class Log:
@@ -69,8 +65,7 @@ class Storage(Pattern):
         """Deliveries of a copy to a group before it is not delivered again (0: no limit)."""
         self.dead_letter = scenario.delivery.dead_letter
         self.rebalances: list[tuple[int, float, float]] = []
-        self.broker: Broker
-        """The broker whose storage this is (set by the simulation once both exist)."""
+        self.broker: BrokerSide
         self.unconsumed = 0
         self._redeliveries = [0] * len(self.groups)
         self._retention_armed: set[int] = set()

@@ -11,16 +11,13 @@ lose them but never replay them.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.engine.patterns.storage import Log, Storage
-from sim.engine.shapes import Record
+from sim.engine.shapes import ConsumerSide, Record
 from sim.engine.trace import Event, Wire
 from sim.registry.causes import Cause, DupCause
 from sim.scenario.schema import Scenario
-
-if TYPE_CHECKING:
-    from sim.engine.consumer import ConsumerInstance
 
 
 class _StreamSession:
@@ -43,7 +40,7 @@ class _StreamSession:
         "turn",
     )
 
-    def __init__(self, instance: ConsumerInstance, partitions: list[int]):
+    def __init__(self, instance: ConsumerSide, partitions: list[int]):
         self.instance = instance
         self.home = partitions
         """The partitions the group's assignment gives it (it reads others' after a rebalance)."""
@@ -102,7 +99,7 @@ class Streaming(Storage):
     def _logs(self) -> list[Log]:
         return self.logs
 
-    def attach(self, instance: ConsumerInstance) -> None:
+    def attach(self, instance: ConsumerSide) -> None:
         g, group = instance.g, self.groups[instance.g]
         owned = [p for p in range(self.partitions) if p % group.instances == instance.index]
         session = _StreamSession(instance, owned)
@@ -116,7 +113,7 @@ class Streaming(Storage):
         p, o = token
         return self.logs[p].attempts[o]
 
-    def provenance(self, instance: ConsumerInstance, token: Any) -> tuple[int, DupCause]:
+    def provenance(self, instance: ConsumerSide, token: Any) -> tuple[int, DupCause]:
         """The stored copy a record is, and why the group reads it again if it does: a
         reader reads a record again only after a crash rewound it to the last commit."""
         p, o = token
@@ -326,7 +323,7 @@ class Streaming(Storage):
         for p in s.partitions:
             s.position[p] = committed[p]
 
-    def join(self, instance: ConsumerInstance) -> None:
+    def join(self, instance: ConsumerSide) -> None:
         s: _StreamSession = instance.session
         self._start(instance.g)
         s.joined = True
@@ -334,7 +331,7 @@ class Streaming(Storage):
         self._start_commits(s)
         self.want_more(instance)
 
-    def want_more(self, instance: ConsumerInstance) -> None:
+    def want_more(self, instance: ConsumerSide) -> None:
         s: _StreamSession = instance.session
         if (
             not instance.up
@@ -407,7 +404,7 @@ class Streaming(Storage):
         inst.accept((m, (p, o)) for p, o, m in records)
         self.want_more(inst)
 
-    def processed(self, instance: ConsumerInstance, m: int, token: Any) -> None:
+    def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
         if not self.semantics.ack_before_process:
             p, o = token
             if self._periodic[instance.g]:
@@ -415,9 +412,7 @@ class Streaming(Storage):
             else:
                 self._send_commit(instance, ((p, o + 1),))
 
-    def _send_commit(
-        self, instance: ConsumerInstance, offsets: tuple[tuple[int, int], ...]
-    ) -> None:
+    def _send_commit(self, instance: ConsumerSide, offsets: tuple[tuple[int, int], ...]) -> None:
         """Commit ``offsets`` (cumulative, per partition) on the ``consume_ack`` link."""
         g = instance.g
         payload = (instance.session, instance.epoch, 0, offsets)
@@ -453,7 +448,7 @@ class Streaming(Storage):
         if interval and not self.semantics.ack_before_process:
             self.clock.schedule(interval, self._on_commit_tick, (s, s.instance.epoch))
 
-    def give_back(self, instance: ConsumerInstance, m: int, token: Any) -> None:
+    def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:
         """The record could not be processed: the instance seeks back to it (it cannot commit
         past it), drops what it holds behind it in that partition and fetches again."""
         p, o = token
@@ -496,7 +491,7 @@ class Streaming(Storage):
         for p, offset in offsets:
             lost[p] = max(lost[p], offset)
 
-    def instance_down(self, instance: ConsumerInstance) -> None:
+    def instance_down(self, instance: ConsumerSide) -> None:
         s: _StreamSession = instance.session
         s.crashed_after = instance.crashed_after
         s.outstanding = False
@@ -510,7 +505,7 @@ class Streaming(Storage):
         if s.joined and timeout != math.inf:
             self.clock.schedule(timeout, self._on_session_timeout, (s, instance.epoch))
 
-    def instance_up(self, instance: ConsumerInstance) -> None:
+    def instance_up(self, instance: ConsumerSide) -> None:
         s: _StreamSession = instance.session
         if not s.joined:
             return
