@@ -29,6 +29,7 @@ HOT = [
     "sim/engine/architectures.py",
     "sim/engine/broker.py",
     "sim/engine/clock.py",
+    "sim/engine/codes.py",
     "sim/engine/consumer.py",
     "sim/engine/faults.py",
     "sim/engine/ledger.py",

@@ -160,7 +160,7 @@ def test_event_driven_exactly_once_reaches_every_service_exactly_once(pattern: s
     assert (figures["inconsistent"], figures["unsettled"], figures["duplicates"]) == (0, 0, 0)
     ledger = comparison.delivery.ledger
     for g in range(3):
-        effects = np.frombuffer(ledger.effects[g], dtype=np.int32, count=len(ledger))
+        effects = np.array(ledger.effects[g][: len(ledger)], dtype=np.int32)
         assert (effects == 1).all()
 
 

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 
 from sim.engine.clock import Clock
+from sim.engine.codes import ANSWER_DUPLICATE, ANSWER_STORED, CAUSE_NONE, DUP_NONE
 from sim.engine.faults import Crashable
 from sim.engine.ledger import RESTARTED, Ledger
 from sim.engine.network import Link
@@ -44,6 +45,13 @@ class Broker(Crashable):
         self.semantics = semantics
         self.ledger = ledger
         self._service_time = service_time
+        # the settings every publish reads, as native attributes (docs/performance.md)
+        self._servers = settings.servers
+        self._capacity = settings.capacity
+        self._idempotent = semantics.idempotent_publish
+        self._acks = semantics.producer_retries
+        self._new_ids = delivery.retry_new_id
+        self._sequence_dedup = semantics.idempotent_publish and delivery.dedup == "sequence"
         self.ack_link = ack_link
         self._ack_handlers = ack_handlers
         """Per producer, where its publish acks arrive."""
@@ -79,7 +87,7 @@ class Broker(Crashable):
                 )
             self.ledger.pre_died(attempt[1], Cause.BROKER_CRASH)
             return
-        if len(self.in_service) < self.settings.servers:
+        if len(self.in_service) < self._servers:
             self._serve(attempt)
         else:
             self.queue.append(attempt)
@@ -95,15 +103,16 @@ class Broker(Crashable):
         if epoch != self._epoch:
             return
         self.in_service.remove(attempt)
-        self._admit(*attempt)
+        self._admit(attempt)
         if self.queue and self.up:
             self._serve(self.queue.popleft())
 
     # --- what happens to a served publish ----------------------------------------------------
 
-    def _admit(self, producer: int, m: int, attempt: int, session: int, first: int) -> None:
+    def _admit(self, served: Attempt) -> None:
+        producer, m, attempt, session, first = served
         now = self.clock.now
-        if self.semantics.idempotent_publish:
+        if self._idempotent:
             verdict = self._check(producer, m, attempt, session, first, now)
             if self.trace and verdict != Answer.STORED:
                 event = Event.DEDUPLICATED if verdict == Answer.DUPLICATE else Event.REJECTED
@@ -122,7 +131,7 @@ class Broker(Crashable):
                 )
                 self.ledger.pre_died(m, cause)
                 return
-        if self.pattern.unconsumed >= self.settings.capacity:
+        if self.pattern.unconsumed >= self._capacity:
             if self.trace:
                 self.trace(Event.REJECTED, m, -1, self.trace_id, attempt, Answer.FULL)
             self.rejected += 1
@@ -130,17 +139,17 @@ class Broker(Crashable):
             self.ledger.pre_died(m, Cause.REJECTED)
             return
         ledger = self.ledger
-        origin = self._store_origin(m, attempt, now) if ledger.stored[m] else DupCause.NONE
+        origin = self._store_origin(m, attempt, now) if ledger.stored[m] else DUP_NONE
         copy = ledger.stored_copy(m, now, attempt, origin)
         if self.trace:
             self.trace(Event.STORED, m, -1, self.trace_id, copy, origin)
         self.pattern.append(m, now, attempt, copy)
-        if self.delivery.retry_new_id:
+        if self._new_ids:
             self._stored_ids[(m, attempt)] = now
-        if self.semantics.idempotent_publish and self.delivery.dedup == "sequence":
+        if self._sequence_dedup:
             self._remember_seq(producer, self.ledger.seq[m], now)
-        self._answer(producer, m, attempt, session, Answer.STORED)
-        self.ledger.pre_died(m, Cause.NONE)
+        self._answer(producer, m, attempt, session, ANSWER_STORED)
+        self.ledger.pre_died(m, CAUSE_NONE)
 
     def _store_origin(self, m: int, attempt: int, now: float) -> DupCause:
         """Why the broker is storing a message it has stored before."""
@@ -161,11 +170,11 @@ class Broker(Crashable):
 
     def _answer(self, producer: int, m: int, attempt: int, session: int, answer: Answer) -> None:
         """Publish ack (or negative ack); at-most-once producers ask for none."""
-        if self.semantics.producer_retries:
+        if self._acks:
             arrived = self.ack_link.send(
                 self._ack_handlers[producer], (m, attempt, session, answer)
             )
-            if not arrived and answer <= Answer.DUPLICATE:
+            if not arrived and answer <= ANSWER_DUPLICATE:
                 self.ledger.ack_lost[m] = 1
                 if self.trace:
                     self.trace(Event.LOST, m, -1, self.trace_id, attempt, Wire.PUBLISH_ACK)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sim.engine.clock import Clock
+from sim.engine.codes import CAUSE_NONE
 from sim.engine.faults import Crashable
 from sim.engine.ledger import Ledger
 from sim.engine.shapes import Copy, Pattern, Recorder
@@ -57,6 +58,8 @@ class ConsumerInstance(Crashable):
         self._p_before = settings.crash_before_process
         self._p_after = settings.crash_after_process
         self._p_fail = settings.process_failure
+        self._dedup = semantics.consumer_dedup
+        """``semantics.consumer_dedup``, read by every message (a native attribute)."""
         self._dedup_time = settings.dedup_time if semantics.consumer_dedup else 0.0
         self._poisoned = ledger.poisoned
         """Messages whose processing always fails (empty unless ``workload.poison``)."""
@@ -105,7 +108,7 @@ class ConsumerInstance(Crashable):
             self._serve()
             return
         g, ledger = self.g, self.ledger
-        dedup = self.semantics.consumer_dedup
+        dedup = self._dedup
         key = (m, self.pattern.publish_attempt(token)) if self.new_ids else m
         fresh = not (dedup and ledger.processed(g, key))
         if fresh:
@@ -125,7 +128,7 @@ class ConsumerInstance(Crashable):
             self.fail(self.clock.now + self._restart_time())
             return
         self.current = None
-        ledger.died(g, m, Cause.NONE)
+        ledger.died(g, m, CAUSE_NONE)
         self.pattern.processed(self, m, token)
         self._start_next()
         self.pattern.want_more(self)

@@ -1,8 +1,12 @@
 """The ledger: what happened to every message, kept compactly, and how it ended.
 
 Every figure of SPEC section 2 comes from here. Per message the ledger keeps a few numbers in
-typed arrays (about 50 bytes a message and group instead of a dict each); DataFrames are built
-once, at the end.
+columns (a few dozen bytes a message and group instead of a dict each); DataFrames are built
+once, at the end. The columns every message updates several times and whose values are small
+(counts, a producer's index) are lists: the compiled engine reads and writes a list's items
+natively, where an ``array`` item costs a call, argument parsing and a boxed index (docs/
+performance.md); their small integers are shared objects, so a list costs 8 bytes an item.
+Times and ids stay in typed arrays.
 
 Whether an undelivered message is *pending* or *lost* is decided by counting its live copies.
 A copy is anything that can still lead to an effect:
@@ -29,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.engine.codes import DUP_NONE
 from sim.engine.figures import DEAD_LETTERED, DEAD_LETTERED_AFTER_APPLY, GroupFacts
 from sim.registry.causes import Cause, DupCause
 
@@ -38,6 +43,11 @@ RESENT, RESTARTED = 1, 2
 _NAN = float("nan")
 _BLOCK = 4096
 """Messages the columns grow by at a time (a few hundred kilobytes at most unused)."""
+
+
+def counts(column: list[int], n: int) -> np.ndarray:
+    """The first ``n`` items of a list column, as the int32 array the figures read."""
+    return np.array(column[:n], dtype=np.int32)
 
 
 @dataclass(frozen=True)
@@ -57,12 +67,12 @@ class Ledger:
         groups = range(len(rules))
         # one entry per message
         self.created = array("d")
-        self.producer = array("i")
+        self.producer: list[int] = []
         self.seq = array("q")
         self.acked_at = array("d")
-        self.stored = array("i")
+        self.stored: list[int] = []
         self.last_stored = array("d")
-        self.pre = array("i")
+        self.pre: list[int] = []
         self.pre_cause = array("b")
         self.ack_lost = bytearray()
         """An ack of the message was lost (on the link, or at a producer that was down)."""
@@ -72,10 +82,10 @@ class Ledger:
         self.store_origin = array("b")
         """The DupCause of the message's latest extra stored copy."""
         # one entry per message and group
-        self.copies = [array("i") for _ in groups]
+        self.copies: list[list[int]] = [[] for _ in groups]
         self.cause = [array("b") for _ in groups]
         self.stored_for = [bytearray() for _ in groups]
-        self.effects = [array("i") for _ in groups]
+        self.effects: list[list[int]] = [[] for _ in groups]
         self.first_effect = [array("d") for _ in groups]
         self.processed_ids = [bytearray() for _ in groups]
         self.processed_keys: list[set[tuple[int, int]]] = [set() for _ in groups]
@@ -94,7 +104,7 @@ class Ledger:
         self.poisoned: set[int] = set()
         """Messages whose processing always fails (``workload.poison``)."""
         self._count = 0
-        self._columns: list[tuple[array[Any] | bytearray, int | float]] = [
+        self._columns: list[tuple[array[Any] | bytearray | list[int], int | float]] = [
             (self.created, 0.0),
             (self.producer, 0),
             (self.seq, 0),
@@ -142,7 +152,9 @@ class Ledger:
         three values per new message is cheaper than appending to every column, and columns
         are read only up to ``len(self)``."""
         for column, start in self._columns:
-            if isinstance(column, bytearray):
+            if isinstance(column, list):
+                column.extend([int(start)] * _BLOCK)
+            elif isinstance(column, bytearray):
                 column.extend(bytes([int(start)]) * _BLOCK)
             else:
                 column.extend(array(column.typecode, [start]) * _BLOCK)
@@ -247,7 +259,7 @@ class Ledger:
         effects = self.effects[g]
         n = effects[m]
         effects[m] = n + 1
-        cause = DupCause.NONE
+        cause = DUP_NONE
         if n == 0:
             self.first_effect[g][m] = now
             self.first_copy[g][m] = copy
@@ -274,15 +286,15 @@ class Ledger:
         """What happened to every message in group ``g`` (numpy views of the ledger)."""
         n = len(self)
         created = np.frombuffer(self.created, dtype=np.float64, count=n)
-        stored = np.frombuffer(self.stored, dtype=np.int32, count=n)
-        pre = np.frombuffer(self.pre, dtype=np.int32, count=n)
+        stored = counts(self.stored, n)
+        pre = counts(self.pre, n)
         rule = self.rules[g]
         stored_for = np.frombuffer(self.stored_for[g], dtype=np.uint8, count=n).astype(bool)
         if rule.everything:
             eligible = np.ones(n, dtype=bool)
         else:
             eligible = stored_for | ((stored == 0) & (created >= rule.join_at))
-        copies = np.frombuffer(self.copies[g], dtype=np.int32, count=n)
+        copies = counts(self.copies[g], n)
         cause = np.where(
             stored_for,
             np.frombuffer(self.cause[g], dtype=np.int8, count=n),
@@ -291,7 +303,7 @@ class Ledger:
         facts = GroupFacts(
             name=name,
             eligible=eligible,
-            effects=np.frombuffer(self.effects[g], dtype=np.int32, count=n),
+            effects=counts(self.effects[g], n),
             first_effect=np.frombuffer(self.first_effect[g], dtype=np.float64, count=n),
             alive=(pre > 0) | (copies > 0),
             dup_causes=self.dup_causes[g],

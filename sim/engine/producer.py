@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from sim.engine.clock import Clock
+from sim.engine.codes import ANSWER_DUPLICATE, CAUSE_NONE
 from sim.engine.faults import Crashable
 from sim.engine.ledger import RESENT, RESTARTED, Ledger
 from sim.engine.network import Link
@@ -104,6 +105,9 @@ class Producer(Crashable):
         self.outbox: dict[int, int] = {}
         """Unacked message -> attempts sent (0: not sent yet); negated while a resend waits
         (out its backoff, or for its predecessor under sequence dedup)."""
+        self._retries = semantics.producer_retries
+        """``semantics.producer_retries``, read by every message (a native attribute)."""
+        self._ack_timeout = delivery.ack_timeout
         self._window = delivery.max_in_flight if semantics.producer_retries else 0
         self._unsent: deque[int] = deque()
         """Messages waiting for room in the ``max_in_flight`` window."""
@@ -149,7 +153,7 @@ class Producer(Crashable):
             self.trace(Event.CREATED, m, -1, self.trace_id, self.seq)
         self.seq += 1
         self.produced += 1
-        if self.semantics.producer_retries:
+        if self._retries:
             self.outbox[m] = 0
             self.ledger.pre_born(m)
             if self._sequenced:
@@ -189,12 +193,12 @@ class Producer(Crashable):
                     attempt,
                     Wire.PUBLISH,
                 )
-        if self.semantics.producer_retries:
+        if self._retries:
             self.outbox[m] = attempt
-            self._deadlines.append((self.clock.now + self.delivery.ack_timeout, m, attempt))
+            self._deadlines.append((self.clock.now + self._ack_timeout, m, attempt))
             if not self._timer_armed:
                 self._timer_armed = True
-                self.clock.schedule(self.delivery.ack_timeout, self.on_ack_timeout, self._epoch)
+                self.clock.schedule(self._ack_timeout, self.on_ack_timeout, self._epoch)
 
     def on_ack_timeout(self, epoch: int) -> None:
         """The earliest deadline passed: resend what is still unacked, then sleep again."""
@@ -269,12 +273,12 @@ class Producer(Crashable):
         state = self.outbox.get(m)
         if state is None:
             return
-        if answer <= Answer.DUPLICATE:
+        if answer <= ANSWER_DUPLICATE:
             self._forget(m)
             if self.trace:
                 self.trace(Event.ACKED, m, -1, self.trace_id, attempt)
             self.ledger.acked(m, self.clock.now)
-            self.ledger.pre_died(m, Cause.NONE)
+            self.ledger.pre_died(m, CAUSE_NONE)
             self._unblock_after(m)
         elif state != attempt:
             return  # about an attempt already superseded

@@ -30,7 +30,7 @@ from sim.engine.figures import (
     figures,
     publish_latencies,
 )
-from sim.engine.ledger import GroupRule, Ledger
+from sim.engine.ledger import GroupRule, Ledger, counts
 from sim.engine.network import Link
 from sim.engine.patterns import make_pattern
 from sim.engine.producer import Producer
@@ -258,7 +258,7 @@ class Simulation:
             groups.append(facts)
         run = RunFacts(
             created=np.frombuffer(ledger.created, dtype=np.float64, count=n),
-            stored=np.frombuffer(ledger.stored, dtype=np.int32, count=n),
+            stored=counts(ledger.stored, n),
             acked_at=np.frombuffer(ledger.acked_at, dtype=np.float64, count=n)
             if self.semantics.producer_retries
             else None,

@@ -92,7 +92,7 @@ class Tracer:
     ) -> None:
         """Append one event of message ``m`` (or -1: of the component ``where``) at the current
         time."""
-        self.time.append(self.clock.env._now)
+        self.time.append(self.clock.now)
         self.event.append(event)
         self.message.append(m)
         self.group.append(group)

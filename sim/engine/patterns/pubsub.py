@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
+from sim.engine.codes import CAUSE_NONE, DUP_NONE
 from sim.engine.patterns.storage import Log, Storage
 from sim.engine.shapes import ConsumerSide
 from sim.engine.trace import Event, Wire
@@ -144,7 +145,7 @@ class PubSub(Storage):
                 pushes[e] = pushes.get(e, 0) + 1  # every push counts, arrived or not
             self._delivery_no += 1
             session.credit -= 1
-            why = self._why[g].get(e, DupCause.NONE)  # travels with the copy
+            why = self._why[g].get(e, DUP_NONE)  # travels with the copy
             arrived = self.deliver[g].send(self._on_copy, (session, e, m, why))
             if arrived:
                 self.ledger.born(g, m, arrived)
@@ -167,14 +168,14 @@ class PubSub(Storage):
             if not self._deadline_armed[g]:
                 self._deadline_armed[g] = True
                 self.clock.schedule(self.ack_deadline, self._on_deadline, g)
-            if self.semantics.broker_redelivers:
+            if self._redelivers:
                 state[e] = _OUT
                 if not arrived:
                     self.ledger.never_born(g, m, Cause.DELIVER_LOST)
             else:  # at-most-once: the broker forgets a copy once it is sent
                 state[e] = _DONE
                 self._held[g] -= 1
-                self.ledger.died(g, m, Cause.NONE if arrived else Cause.DELIVER_LOST)
+                self.ledger.died(g, m, CAUSE_NONE if arrived else Cause.DELIVER_LOST)
                 self._consumed(self.log, e)
 
     def _on_deadline(self, g: int) -> None:
@@ -203,7 +204,7 @@ class PubSub(Storage):
                             g,
                             self.trace_id,
                             e,
-                            self._why[g].get(e, DupCause.NONE),
+                            self._why[g].get(e, DUP_NONE),
                         )
             deadlines.popleft()
         else:
@@ -265,7 +266,7 @@ class PubSub(Storage):
         if state[e] == _READY or state[e] == _OUT:
             state[e] = _DONE
             self._held[g] -= 1
-            self.ledger.died(g, self.log.msgs[e], Cause.NONE)
+            self.ledger.died(g, self.log.msgs[e], CAUSE_NONE)
             self._consumed(self.log, e)
             self._settled(g, e)
         self._push(g)
@@ -313,14 +314,14 @@ class PubSub(Storage):
                 self.trace(Event.DROPPED, m, inst.g, inst.trace_id, e, Cause.CONSUMER_CRASH)
             self.ledger.died(inst.g, m, Cause.CONSUMER_CRASH)
             return
-        if self.semantics.ack_before_process:
+        if self._ack_first:
             self._ack(session, e)
         if self.trace:
             self.trace(Event.RECEIVED, m, inst.g, inst.trace_id, e, why)
         inst.accept(((m, (e, why)),))
 
     def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
-        if not self.semantics.ack_before_process:
+        if not self._ack_first:
             self._ack(instance.session, token[0])
 
     def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:

@@ -18,7 +18,10 @@ from sim.scenario.schema import ConsumerGroup, Scenario
 
 class Log:
     """Stored copies in store order: message ids (-1 once lost), store times, and how many
-    groups still have to consume each one. ``base`` is the first copy retention kept."""
+    groups still have to consume each one. ``base`` is the first copy retention kept.
+
+    Ids and times are typed arrays; the small counts are lists, which the compiled engine
+    appends to and indexes natively (as the ledger's counts)."""
 
     __slots__ = ("attempts", "base", "copies", "index", "msgs", "remaining", "times")
 
@@ -26,10 +29,10 @@ class Log:
         self.index = index
         self.msgs = array("q")
         self.times = array("d")
-        self.remaining = array("i")
-        self.attempts = array("i")
+        self.remaining: list[int] = []
+        self.attempts: list[int] = []
         """The publish attempt each copy was stored from (its id under ``retry_new_id``)."""
-        self.copies = array("h")
+        self.copies: list[int] = []
         """Which stored copy of its message each one is (1, 2, ...)."""
         self.base = 0
 
@@ -53,6 +56,9 @@ class Storage(Pattern):
         self.trace_id = 0
         self.clock = clock
         self.semantics = semantics
+        self._ack_first = semantics.ack_before_process
+        """``semantics.ack_before_process``, read by every copy (a native attribute)."""
+        self._redelivers = semantics.broker_redelivers
         self.ledger = ledger
         self.deliver = deliver
         self.commit = commit

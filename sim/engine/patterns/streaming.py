@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sim.engine.codes import CAUSE_NONE, DUP_CONSUMER_CRASH
 from sim.engine.patterns.storage import Log, Storage
 from sim.engine.shapes import ConsumerSide, Record
 from sim.engine.trace import Event, Wire
@@ -124,7 +125,7 @@ class Streaming(Storage):
         elif o < self._commit_lost[instance.g][p]:
             again = DupCause.CONSUME_ACK_LOST
         else:
-            again = DupCause.CONSUMER_CRASH  # its commit was still on its way
+            again = DUP_CONSUMER_CRASH  # its commit was still on its way
         return self.logs[p].copies[o], again
 
     def lag(self, g: int) -> int:
@@ -306,14 +307,14 @@ class Streaming(Storage):
                 for o in range(start, offset):
                     m = msgs[o]
                     if m >= 0 and not (skipped and o in skipped):
-                        self.ledger.died(g, m, Cause.NONE)
+                        self.ledger.died(g, m, CAUSE_NONE)
                         self._consumed(log, o)
                 reads = self._reads[g]
                 if reads:  # committed: their reads no longer matter
                     for o in range(start, offset):
                         reads.pop((p, o), None)
                 committed[p] = offset
-        if self.semantics.ack_before_process:
+        if self._ack_first:
             self.deliver[g].send(self._on_commit_confirmed, (s, epoch, commit_no))
 
     # --- consumer side -----------------------------------------------------------------------
@@ -361,7 +362,7 @@ class Streaming(Storage):
             return
         if fetch_no != s.fetch_no or not s.outstanding:
             for _, _, m in records:  # a duplicate of an answer already taken, or a stale one
-                self.ledger.died(g, m, Cause.NONE)
+                self.ledger.died(g, m, CAUSE_NONE)
             if fetch_no == s.discarded:
                 s.discarded = -1
                 self._unread(g, [(p, o) for p, o, _ in records])
@@ -371,7 +372,7 @@ class Streaming(Storage):
         if self.trace:
             for _, o, m in records:
                 self.trace(Event.RECEIVED, m, g, inst.trace_id, o)
-        if self.semantics.ack_before_process:
+        if self._ack_first:
             s.awaiting = records
             self._commit_awaiting(s, tuple((p, s.position[p]) for p in s.partitions))
             return
@@ -405,7 +406,7 @@ class Streaming(Storage):
         self.want_more(inst)
 
     def processed(self, instance: ConsumerSide, m: int, token: Any) -> None:
-        if not self.semantics.ack_before_process:
+        if not self._ack_first:
             p, o = token
             if self._periodic[instance.g]:
                 instance.session.done[p] = o + 1  # committed with the next periodic commit
@@ -445,7 +446,7 @@ class Streaming(Storage):
     def _start_commits(self, s: _StreamSession) -> None:
         """Periodic commits (``commit_interval``): the first one an interval from now."""
         interval = self.groups[s.instance.g].commit_interval
-        if interval and not self.semantics.ack_before_process:
+        if interval and not self._ack_first:
             self.clock.schedule(interval, self._on_commit_tick, (s, s.instance.epoch))
 
     def give_back(self, instance: ConsumerSide, m: int, token: Any) -> None:
@@ -550,7 +551,7 @@ class Streaming(Storage):
                     # a synchronous commit: the rebalance waits for it (Kafka commits on revoke)
                     offsets = ((p, owner.done.pop(p)),)
                     self._on_commit((owner, owner.instance.epoch, 0, offsets))
-                if not self.semantics.ack_before_process:  # else they are committed: kept
+                if not self._ack_first:  # else they are committed: kept
                     self._forget_partition(owner, p)
                 owner.position.pop(p, None)
         s.partitions = s.home + [p for p in s.partitions if p not in s.home]
