@@ -9,7 +9,7 @@ technique can change here without touching any component.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from heapq import heappop, heappush
 from typing import Any, Final
 
@@ -36,7 +36,9 @@ class Clock:
         # with SimPy's events by the same (time, priority, id) and, being one item longer
         # than theirs, told apart without an event object per call.
         self._queue: list[Any] = self.env._queue
-        self._ids: Iterator[int] = self.env._eid
+        self._next_id: Callable[[], Any] = self.env._eid.__next__
+        """SimPy's event counter, called as a method: the compiled ``next()`` looks the
+        builtin up by name on every call, and would unbox and box the id again."""
         self._now = 0.0
         """The simulated time, kept here and given to SimPy only when SimPy needs it (a
         timeout or a process created, a SimPy event processed, the end of a run): reading and
@@ -52,7 +54,7 @@ class Clock:
 
     def schedule(self, delay: float, handler: Callable[[Any], None], payload: Any = None) -> None:
         """Call ``handler(payload)`` after ``delay`` simulated seconds."""
-        _PUSH(self._queue, (self._now + delay, _NORMAL, next(self._ids), handler, payload))
+        _PUSH(self._queue, (self._now + delay, _NORMAL, self._next_id(), handler, payload))
 
     def process(self, generator: Generator[simpy.Event, Any, Any]) -> simpy.Process:
         """Run a generator process (for slow-paced loops such as a fault injector)."""

@@ -95,9 +95,11 @@ class Producer(Crashable):
         self._poison = poison
         """Draws whether a message is poison (None: ``workload.poison`` is 0)."""
         self._poison_share = workload.poison
-        self._arrivals = arrival_times(
+        self._next_time = arrival_times(
             workload, duration, interarrival, phase=index / workload.producers
-        )
+        ).__next__
+        """The next arrival time (a method, not ``next()``: the compiled builtin is looked up
+        by name on every call)."""
         self.seq = 0
         self.produced = 0
         self.refused = 0
@@ -131,9 +133,11 @@ class Producer(Crashable):
         self._next_arrival()
 
     def _next_arrival(self) -> None:
-        t = next(self._arrivals, None)
-        if t is not None:
-            self.clock.schedule(t - self.clock.now, self.on_arrival)
+        try:
+            t = self._next_time()
+        except StopIteration:  # the last arrival of the run
+            return
+        self.clock.schedule(t - self.clock.now, self.on_arrival)
 
     def on_arrival(self, _: object) -> None:
         """The application hands over the next message; the one after it is scheduled."""

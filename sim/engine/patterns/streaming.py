@@ -26,11 +26,13 @@ class _StreamSession:
 
     __slots__ = (
         "awaiting",
+        "buffer",
         "commit_no",
         "crashed_after",
         "discarded",
         "done",
         "fetch_no",
+        "g",
         "home",
         "instance",
         "joined",
@@ -43,6 +45,10 @@ class _StreamSession:
 
     def __init__(self, instance: ConsumerSide, partitions: list[int]):
         self.instance = instance
+        self.g = instance.g
+        """The instance's group (read here, natively, on every fetch and commit)."""
+        self.buffer = instance.buffer
+        """The instance's buffer (the same deque for its whole life)."""
         self.home = partitions
         """The partitions the group's assignment gives it (it reads others' after a rebalance)."""
         self.partitions = list(partitions)
@@ -118,11 +124,12 @@ class Streaming(Storage):
         """The stored copy a record is, and why the group reads it again if it does: a
         reader reads a record again only after a crash rewound it to the last commit."""
         p, o = token
-        if token == instance.session.crashed_after:
+        s: _StreamSession = instance.session
+        if token == s.crashed_after:
             again = DupCause.CRASH_AFTER_PROCESS
-        elif o < self._moved_upto[instance.g][p]:
+        elif o < self._moved_upto[s.g][p]:
             again = DupCause.REBALANCE
-        elif o < self._commit_lost[instance.g][p]:
+        elif o < self._commit_lost[s.g][p]:
             again = DupCause.CONSUME_ACK_LOST
         else:
             again = DUP_CONSUMER_CRASH  # its commit was still on its way
@@ -199,11 +206,11 @@ class Streaming(Storage):
         else:  # nothing new: the usual case of a reader that keeps up
             self._wait(s)
             return
-        budget = self.prefetch - len(inst.buffer)
+        budget = self.prefetch - len(s.buffer)
         records: list[Record] = []
         positions: list[tuple[int, int]] = []
         owned = s.partitions
-        g = inst.g
+        g = s.g
         limit = self.max_deliveries
         sent_upto = self._sent_upto[g]
         for i in range(len(owned)):
@@ -289,7 +296,7 @@ class Streaming(Storage):
         self, payload: tuple[_StreamSession, int, int, tuple[tuple[int, int], ...]]
     ) -> None:
         s, epoch, commit_no, offsets = payload
-        g = s.instance.g
+        g = s.g
         if not self.broker.up:
             self._lost_commit(g, offsets)
             return
@@ -340,8 +347,8 @@ class Streaming(Storage):
             or s.outstanding
             or s.awaiting is not None
             or not s.partitions
-            or len(instance.buffer) >= self.prefetch
-            or self._paused[instance.g]
+            or len(s.buffer) >= self.prefetch
+            or self._paused[s.g]
         ):
             return
         s.outstanding = True
@@ -353,7 +360,7 @@ class Streaming(Storage):
     ) -> None:
         s, epoch, fetch_no, records, positions = payload
         inst = s.instance
-        g = inst.g
+        g = s.g
         if not inst.up or epoch != inst.epoch:
             for _, o, m in records:
                 if self.trace:
@@ -415,8 +422,9 @@ class Streaming(Storage):
 
     def _send_commit(self, instance: ConsumerSide, offsets: tuple[tuple[int, int], ...]) -> None:
         """Commit ``offsets`` (cumulative, per partition) on the ``consume_ack`` link."""
-        g = instance.g
-        payload = (instance.session, instance.epoch, 0, offsets)
+        s: _StreamSession = instance.session
+        g = s.g
+        payload = (s, instance.epoch, 0, offsets)
         arrived = self.commit[g].send(self._on_commit, payload)
         if not arrived:
             self._lost_commit(g, offsets)
