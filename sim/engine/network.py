@@ -26,7 +26,8 @@ class Link:
         uniform: Sampler,
     ):
         self.name = name
-        self._schedule = clock.schedule
+        self._clock = clock
+        """Held by its class, so that the compiled send calls ``schedule`` natively."""
         self._latency = latency
         self.loss = loss
         self.duplication = duplication
@@ -46,7 +47,7 @@ class Link:
             self.sent += 1
             if self.partitioned or (self.loss and self._uniform() < self.loss):
                 return 0
-            self._schedule(self._latency(), handler, payload)
+            self._clock.schedule(self._latency(), handler, payload)
             return 1
         copies = 2
         self.sent += copies
@@ -56,7 +57,7 @@ class Link:
         for _ in range(copies):
             if self.loss and self._uniform() < self.loss:
                 continue
-            self._schedule(self._latency(), handler, payload)
+            self._clock.schedule(self._latency(), handler, payload)
             arrived += 1
         return arrived
 
