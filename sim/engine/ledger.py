@@ -1,12 +1,12 @@
 """The ledger: what happened to every message, kept compactly, and how it ended.
 
 Every figure of SPEC section 2 comes from here. Per message the ledger keeps a few numbers in
-columns instead of a dict each (a whole run peaks at 173 bytes a message at 1M with one group); DataFrames are built
-once, at the end. The columns every message updates several times and whose values are small
-(counts, a producer's index) are lists: the compiled engine reads and writes a list's items
-natively, where an ``array`` item costs a call, argument parsing and a boxed index (docs/
-performance.md); their small integers are shared objects, so a list costs 8 bytes an item.
-Times and ids stay in typed arrays.
+columns instead of a dict each (a whole run peaks at 173 bytes a message at 1M with one
+group); DataFrames are built once, at the end. The columns every message updates several
+times and whose values are small (counts, a producer's index) are lists: the compiled engine
+reads and writes a list's items natively, where an ``array`` item costs a call, argument
+parsing and a boxed index (docs/performance.md); their small integers are shared objects, so
+a list costs 8 bytes an item. Times and ids stay in typed arrays.
 
 Whether an undelivered message is *pending* or *lost* is decided by counting its live copies.
 A copy is anything that can still lead to an effect:
