@@ -51,7 +51,7 @@ class Broker(Crashable):
         self._idempotent = semantics.idempotent_publish
         self._acks = semantics.producer_retries
         self._new_ids = delivery.retry_new_id
-        self._sequence_dedup = semantics.idempotent_publish and delivery.dedup == "sequence"
+        self._sequence_dedup = semantics.sequenced(delivery.dedup)
         self.ack_link = ack_link
         self._ack_handlers = ack_handlers
         """Per producer, where its publish acks arrive."""
@@ -183,7 +183,7 @@ class Broker(Crashable):
         self, producer: int, m: int, attempt: int, session: int, first: int, now: float
     ) -> Answer:
         """Idempotent publish: is this attempt new, a duplicate, or not acceptable now?"""
-        if self.delivery.dedup == "sequence":
+        if self._sequence_dedup:
             return self._check_sequence(producer, self.ledger.seq[m], session, first)
         if self.delivery.retry_new_id:  # each attempt is its own message id
             stored_at = self._stored_ids.get((m, attempt), math.nan)

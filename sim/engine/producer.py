@@ -110,14 +110,14 @@ class Producer(Crashable):
         self._retries = semantics.producer_retries
         """``semantics.producer_retries``, read by every message (a native attribute)."""
         self._ack_timeout = delivery.ack_timeout
-        self._window = delivery.max_in_flight if semantics.producer_retries else 0
+        self._window = delivery.max_in_flight if self._retries else 0
         self._unsent: deque[int] = deque()
         """Messages waiting for room in the ``max_in_flight`` window."""
         self._in_flight = 0
         self._deadlines: deque[tuple[float, int, int]] = deque()
         self._timer_armed = False
         self._epoch = 0
-        self._sequenced = semantics.idempotent_publish and delivery.dedup == "sequence"
+        self._sequenced = semantics.sequenced(delivery.dedup)
         self._by_seq: dict[int, int] = {}
         """Sequence number -> unacked message (sequence dedup only)."""
         self._gap: set[int] = set()

@@ -32,6 +32,12 @@ class Semantics:
     consumer_dedup: bool
     """The consumer looks each message id up in its processed-id store before applying it."""
 
+    def sequenced(self, dedup: str) -> bool:
+        """Whether the broker deduplicates by producer sequence number: idempotent publish
+        with the ``dedup = "sequence"`` mechanism (the producer then numbers its messages and
+        holds a resend back behind its predecessor; the broker refuses a gap)."""
+        return self.idempotent_publish and dedup == "sequence"
+
 
 SEMANTICS: Registry[Semantics] = Registry(
     "semantics",
