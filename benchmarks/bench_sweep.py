@@ -68,7 +68,7 @@ def run(scenario: list[str], jobs: int, out: Path) -> float:
 
 
 CEILING = """
-import sys, time
+import time
 from multiprocessing import get_context
 
 def spin(n):
@@ -107,12 +107,9 @@ def compare(name: str, scenario: list[str], repeat: int, work: Path) -> dict:
     serial, pool, ceilings = [], [], []
     for k in range(repeat):
         one, two = work / f"{name}-1-{k}", work / f"{name}-2-{k}"
-        if k % 2 == 0:
-            serial.append(run(scenario, 1, one))
-            pool.append(run(scenario, 2, two))
-        else:
-            pool.append(run(scenario, 2, two))
-            serial.append(run(scenario, 1, one))
+        pair = [(1, one, serial), (2, two, pool)]
+        for jobs, out, times in pair if k % 2 == 0 else reversed(pair):
+            times.append(run(scenario, jobs, out))
         ceilings.append(ceiling())
         for table in TABLES:
             same = (one / table).read_bytes() == (two / table).read_bytes()
