@@ -104,7 +104,9 @@ def ceiling() -> float:
 
 
 def compare(name: str, scenario: list[str], repeat: int, work: Path) -> dict:
-    serial, pool, ceilings = [], [], []
+    serial: list[float] = []
+    pool: list[float] = []
+    ceilings: list[float] = []
     for k in range(repeat):
         one, two = work / f"{name}-1-{k}", work / f"{name}-2-{k}"
         pair = [(1, one, serial), (2, two, pool)]
