@@ -606,6 +606,11 @@ BAD_FILES = {
         "faults[0]",
         ["needs both 'at' and 'duration'"],
     ),
+    "dead-letter-without-a-limit": (
+        'name = "x"\n[delivery]\ndead_letter = true\n',
+        "delivery.dead_letter",
+        ["max_deliveries is 0 (no limit)", "set max_deliveries >= 1"],
+    ),
     "empty-sweep": (
         'name = "x"\n[sweep]\n"delivery.semantics" = []\n',
         'sweep."delivery.semantics"',

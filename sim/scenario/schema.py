@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -329,7 +330,20 @@ class Delivery(_Model):
     ``delivery_limit``). 0 means no limit."""
     dead_letter: bool = False
     """A copy that reaches ``max_deliveries`` moves to the group's dead-letter queue (outcome
-    ``dead_lettered``) instead of being dropped."""
+    ``dead_lettered``) instead of being dropped; it needs a limit (``max_deliveries`` >= 1)."""
+
+    @field_validator("dead_letter")
+    @classmethod
+    def _needs_a_limit(cls, value: bool, info: ValidationInfo) -> bool:
+        """Without a delivery limit no copy ever reaches the dead-letter queue: a file that
+        asks for one has forgotten the limit, and would silently get none."""
+        if value and info.data.get("max_deliveries") == 0:
+            raise ValueError(
+                "a dead-letter queue takes the copies that reach delivery.max_deliveries, "
+                "and max_deliveries is 0 (no limit): set max_deliveries >= 1 or dead_letter "
+                "= false"
+            )
+        return value
 
     @property
     def redelivery_after(self) -> float:
