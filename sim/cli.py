@@ -408,6 +408,7 @@ def calibrate_command(
     refusal = out_directory_problem(directory, force)
     if refusal is not None:
         raise _error(refusal, 2)
+    from sim.real.harness import RunFailed
     from sim.real.runs import WarmupFailed
     from sim.real.servers import ServerUnavailable
 
@@ -431,7 +432,7 @@ def calibrate_command(
         result = calibration.calibrate(loaded, broker, runs, seed, progress, chosen)
     except ServerUnavailable as exc:
         raise _error(str(exc), 2) from None
-    except WarmupFailed as exc:
+    except (WarmupFailed, RunFailed) as exc:
         raise _error(str(exc), 1) from None
     except KeyboardInterrupt:
         raise _error("interrupted; the broker server was stopped", 130) from None

@@ -445,3 +445,65 @@ def test_a_memory_stream_created_again_after_a_kill_is_not_a_redelivery():
     row = result.table.set_index("figure")
     assert row.loc["redeliveries", "observed_mean"] == 0
     assert row.loc["pending", "observed_mean"] == 0
+
+
+class _Advisory:
+    def __init__(self, data: bytes):
+        self.data = data
+
+
+class _Stream:
+    """The admin connection's JetStream context: a stored message, or the error reading it."""
+
+    def __init__(self, outcome: object):
+        self.outcome = outcome
+
+    def jetstream(self) -> _Stream:
+        return self
+
+    async def flush(self, timeout: float) -> None:
+        pass
+
+    async def get_msg(self, _stream: str, _sequence: int) -> object:
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return _Advisory(str(self.outcome).encode())
+
+
+class _Group:
+    def __init__(self):
+        self.moved: list[int] = []
+
+    def dead_lettered(self, m: int) -> None:
+        self.moved.append(m)
+
+
+def test_a_max_deliver_advisory_is_moved_skipped_on_a_broker_error_or_fails_the_run():
+    """The dead-letter record reads the message an advisory names. The broker's errors (a
+    memory stream gone after a kill) leave it unmoved; any other error (an advisory the harness
+    cannot read) is kept and fails the run at its end, not lost in the client's callback."""
+    import asyncio
+
+    import nats.js.errors
+
+    from sim.real.harness import RunFailed
+    from sim.real.nats_harness import NatsRun
+
+    def harness(outcome: object) -> NatsRun:
+        run = object.__new__(NatsRun)
+        run.admin, run.moving, run.unreadable = _Stream(outcome), 0, None
+        return run
+
+    good = json.dumps({"stream_seq": 7}).encode()
+    for outcome, advisory, moved, failed in [
+        (42, good, [42], False),
+        (nats.js.errors.NotFoundError(), good, [], False),
+        (42, b'{"stream_sequence": 7}', [], True),
+    ]:
+        run, group = harness(outcome), _Group()
+        asyncio.run(run._move(group, _Advisory(advisory)))
+        assert (group.moved, run.unreadable is not None, run.moving) == (moved, failed, 0)
+    run.scenario = load_scenario(FOLDER / "delivery-limit.toml")
+    run.watch = type("NoGroups", (), {"groups": []})()
+    with pytest.raises(RunFailed, match="could not be moved to the dead-letter record"):
+        asyncio.run(run.finish())

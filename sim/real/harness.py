@@ -52,6 +52,11 @@ class Consumer:
     down_until: float = 0.0
 
 
+class RunFailed(RuntimeError):
+    """A real run saw something the harness cannot account for, so its figures would be
+    wrong: the run is refused instead of reported."""
+
+
 class Harness:
     """One real run of a scenario on a running server (subclassed per broker)."""
 

@@ -24,7 +24,7 @@ import json
 import math
 from typing import Any
 
-from sim.real.harness import Consumer, Harness
+from sim.real.harness import Consumer, Harness, RunFailed
 from sim.real.injection import Draws
 from sim.real.producing import Reply, Send
 from sim.real.record import GroupWatch, Watch
@@ -74,6 +74,9 @@ class NatsRun(Harness):
         """How many times the stream was created anew (a memory stream after a restart)."""
         self.moving = 0
         """Dead letters being moved now (advisories received, their message not yet read)."""
+        self.unreadable: Exception | None = None
+        """An advisory the dead-letter record could not read for another reason than the
+        broker's: raised at the run's end (a callback's error would vanish in the client)."""
 
     # --- the broker side ---------------------------------------------------------------------
 
@@ -191,8 +194,10 @@ class NatsRun(Harness):
             sequence = int(json.loads(advisory.data)["stream_seq"])
             stored = await self.admin.jetstream().get_msg(STREAM, sequence)
             group.dead_lettered(int(stored.data))
-        except Exception:  # the stream is gone (a memory stream after a crash): not moved
+        except self.connection_lost():  # the stream is gone (a memory stream after a crash)
             pass
+        except Exception as exc:  # an advisory or a message the record cannot read
+            self.unreadable = self.unreadable or exc
         finally:
             self.moving -= 1
 
@@ -229,6 +234,11 @@ class NatsRun(Harness):
                 if not self.moving:
                     break
                 await asyncio.sleep(0.05)
+            if self.unreadable is not None:
+                raise RunFailed(
+                    "a MaxDeliver advisory could not be moved to the dead-letter record: "
+                    f"{self.unreadable!r}"
+                ) from self.unreadable
         for g in self.watch.groups:
             try:
                 info = await js.consumer_info(STREAM, g.name, timeout=1)
