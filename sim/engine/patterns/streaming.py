@@ -86,7 +86,6 @@ class Streaming(Storage):
         self.readers: list[list[_StreamSession | None]] = [
             [None] * self.partitions for _ in self.groups
         ]
-        self._sessions: list[_StreamSession] = []
         self._members: list[list[_StreamSession]] = [[] for _ in self.groups]
         self._reads: list[dict[tuple[int, int], int]] = [{} for _ in self.groups]
         """Per group, reads of each uncommitted record so far (with ``max_deliveries`` only)."""
@@ -111,7 +110,6 @@ class Streaming(Storage):
         owned = [p for p in range(self.partitions) if p % group.instances == instance.index]
         session = _StreamSession(instance, owned)
         instance.session = session
-        self._sessions.append(session)
         self._members[g].append(session)
         for p in owned:
             self.readers[g][p] = session
@@ -189,9 +187,10 @@ class Streaming(Storage):
         pass
 
     def broker_up(self) -> None:
-        for session in self._sessions:
-            if session.parked:
-                self._serve(session)
+        for members in self._members:
+            for session in members:
+                if session.parked:
+                    self._serve(session)
 
     def _serve(self, s: _StreamSession) -> None:
         """Answer a fetch if records are available; otherwise park it (long poll) or poll."""
