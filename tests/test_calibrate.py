@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.real.runs import fit_lognormal, halves
+from sim.real.runs import SPREAD, fit_lognormal, halves
 from sim.real.servers import SERVERS, NatsServer, RedisServer
 from sim.real.support import refusals
 from sim.scenario.errors import ScenarioError
@@ -135,7 +135,7 @@ def test_the_two_ways_add_up_to_the_round_trip():
     for sigma in (0.3, 0.5, 0.9):
         way_median, way_sigma = halves((0.002, sigma))
         trip = rng.lognormal(math.log(way_median), way_sigma, (2, N_FIT)).sum(axis=0)
-        low, median, high, p99 = np.log(np.quantile(trip, [0.1587, 0.5, 0.8413, 0.99]))
+        low, median, high, p99 = np.log(np.quantile(trip, [SPREAD[0], 0.5, SPREAD[1], 0.99]))
         se = sigma / math.sqrt(N_FIT)
         assert abs(median - math.log(0.002)) <= math.log(1.02) + 4 * 1.2533 * se
         assert abs(p99 - math.log(0.002) - 2.3263 * sigma) <= math.log(1.02) + 4 * 3.73 * se

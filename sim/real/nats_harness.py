@@ -178,7 +178,7 @@ class NatsRun(Harness):
     async def _dead_letters(self) -> None:
         """Subscribe to each group's MaxDeliver advisory (with ``dead_letter`` and a limit)."""
         s = self.scenario
-        if not (s.delivery.dead_letter and s.delivery.max_deliveries):
+        if not s.delivery.dead_letter:  # the schema gives a dead-letter queue a limit
             return
         if self.semantics.ack_before_process:
             return  # no acks, no redeliveries: nothing reaches the limit
@@ -226,7 +226,7 @@ class NatsRun(Harness):
         """A group whose consumer still has copies to deliver or to be acked is unfinished.
         Advisories NATS published as the last copies reached MaxDeliver are let in first."""
         js = self.admin.jetstream()
-        if self.scenario.delivery.dead_letter and self.scenario.delivery.max_deliveries:
+        if self.scenario.delivery.dead_letter:
             with contextlib.suppress(Exception):
                 await self.admin.flush(timeout=1)
             await asyncio.sleep(ADVISORY_GRACE)
