@@ -453,7 +453,8 @@ class _Advisory:
 
 
 class _Stream:
-    """The admin connection's JetStream context: a stored message, or the error reading it."""
+    """The admin connection (and its JetStream context): a stored message, or the error
+    reading it."""
 
     def __init__(self, outcome: object):
         self.outcome = outcome
